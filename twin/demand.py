@@ -1,0 +1,362 @@
+"""The week's cases: everything random about patients is drawn here, before any policy acts.
+
+:func:`draw_week` samples one replication's demand from the scenario's named streams — electives
+from each service's case mix (or a booked list), add-ons from a time-varying Poisson process —
+with each case's hidden truth (durations, cancellation, turnover, lengths of stay, tray cycle
+uniforms). It then books electives into blocks the way a booking office does. Policies see
+:class:`Case` (what is known at booking); only the model sees :class:`Truth`.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from twin.scenario import PATIENT_CLASSES, WEEKDAYS, Scenario, ScenarioError
+from twin.streams import Streams
+
+PRIORITY_RANK = {"emergent": 0, "urgent": 1, "elective": 2}
+
+
+@dataclass
+class Case:
+    """What is known about a case when it is booked (all a policy may see)."""
+
+    id: str
+    service: str
+    surgeon: str
+    procedure: str
+    patient_class: str
+    priority: str
+    capability: str
+    trays: tuple[str, ...]
+    crew: dict[str, int]
+    booked_minutes: float
+    is_addon: bool = False
+    arrival: float = math.nan
+    booked_day: int = -1
+    booked_room: str = ""
+    booked_start: float = math.nan
+
+
+@dataclass
+class Truth:
+    """A case's sampled outcome, hidden from policies."""
+
+    duration: float  # in-room minutes, wheels-in to wheels-out (before PACU hold)
+    pre: float
+    post: float
+    turnover: float
+    cancel: bool
+    pacu_los: float
+    ward_los: float  # minutes in the inpatient bed (0 for outpatients)
+    discharge_u: float
+    spd_u: tuple[float, ...]
+    u_duration: float = 0.5  # the uniform behind ``duration`` (for residual-life restarts)
+
+
+@dataclass
+class Week:
+    """One replication's realised demand and exogenous events."""
+
+    cases: dict[str, Case]
+    truth: dict[str, Truth]
+    first_case_delay: dict[tuple[str, int], float]  # (room, day) -> minutes late
+    random_downtime: list[tuple[str, float, float]]  # (room, start, end) absolute minutes
+    background: dict[str, list[tuple[float, float]]]  # unit -> (admit, discharge) absolute
+    unbooked: list[str] = field(default_factory=list)
+
+
+def _choice(weights: np.ndarray, u: np.ndarray) -> np.ndarray:
+    """Indices drawn by inverse transform from unnormalised ``weights``."""
+    cdf = np.cumsum(weights) / np.sum(weights)
+    return np.minimum(np.searchsorted(cdf, u, side="right"), len(weights) - 1)
+
+
+def _discharge_time(start: float, los_min: float, profile: list[float], u: float) -> float:
+    """Discharge on the day ``start + los`` falls on, at an hour drawn from ``profile``."""
+    day = math.floor((start + los_min) / 1440)
+    p = np.asarray(profile, dtype=float)
+    cdf = np.cumsum(p) / p.sum()
+    h = int(min(np.searchsorted(cdf, u, side="right"), 23))
+    frac = (u - (cdf[h - 1] if h else 0.0)) / max(p[h] / p.sum(), 1e-12)
+    t = day * 1440 + (h + min(max(frac, 0.0), 0.999)) * 60
+    return t if t > start + 60 else t + 1440
+
+
+def _truths(scn: Scenario, streams: Streams, key: str, procs: list, classes: list[str],
+            surgeons: list, n: int) -> tuple[list[Truth], np.ndarray]:
+    """Sample the hidden outcomes of ``n`` cases of one service (or of the add-on stream)."""
+    st = scn.stress
+    u_dur = streams.rng("durations", key).random(n)
+    u_ph = streams.rng("phases", key).random((n, 2))
+    u_turn = streams.rng("turnover", key).random(n)
+    u_can = streams.rng("cancellations", key).random(n)
+    u_pacu = streams.rng("pacu_los", key).random(n)
+    u_los = streams.rng("inpatient_los", key).random((n, 2))
+    r_spd = streams.rng("spd_cycles", key)
+    out: list[Truth] = []
+    natural = np.empty(n)
+    for i in range(n):
+        p, cls, sg = procs[i], classes[i], surgeons[i]
+        base = float(p.duration.ppf(u_dur[i])) * sg.speed
+        natural[i] = base
+        dur = max(base * st.duration_factor, 5.0)
+        pre = float(scn.phases.pre.ppf(u_ph[i, 0]))
+        post = float(scn.phases.post.ppf(u_ph[i, 1]))
+        if pre + post > 0.7 * dur:
+            k = 0.7 * dur / (pre + post)
+            pre, post = pre * k, post * k
+        unit = scn.beds.icu if cls == "icu" else scn.beds.ward
+        ward = float(unit.surgical_los_days.ppf(u_los[i, 0])) * 1440 if cls != "outpatient" else 0.0
+        out.append(Truth(
+            duration=dur, pre=pre, post=post,
+            turnover=float(scn.turnover.ppf(u_turn[i])) * st.turnover_factor,
+            cancel=False, pacu_los=float(scn.pacu.los[cls].ppf(u_pacu[i])) if cls in scn.pacu.los
+            else 60.0,
+            ward_los=max(ward, 240.0) if cls != "outpatient" else 0.0,
+            discharge_u=float(u_los[i, 1]),
+            spd_u=tuple(r_spd.random(len(p.trays)).tolist()),
+            u_duration=float(u_dur[i]),
+        ))
+        out[-1].cancel = bool(u_can[i] < _cancel_p(scn, p, key))
+    return out, natural
+
+
+def _cancel_p(scn: Scenario, proc, key: str) -> float:
+    if key == "addons":
+        return 0.0
+    return min(scn.service(key).cancellation_rate * scn.stress.cancellation_factor, 1.0)
+
+
+def _booked(scn: Scenario, natural: float, median: float) -> float:
+    """A surgeon's estimate: biased, partly informed by the true duration, rounded."""
+    b = scn.booking
+    est = b.estimate_bias * natural**b.estimate_correlation * median ** (1 - b.estimate_correlation)
+    return float(max(b.round_to, round(est / b.round_to) * b.round_to))
+
+
+def _electives(scn: Scenario, streams: Streams, week: Week) -> list[tuple[float, str]]:
+    """Generate each service's electives; returns (booking order key, case id)."""
+    order: list[tuple[float, str]] = []
+    weeks = scn.horizon_days / 7.0
+    for svc in scn.services:
+        n = int(streams.rng("elective_demand", svc.id).poisson(svc.electives_per_week * weeks))
+        if n == 0:
+            continue
+        surgeons = [s for s in scn.surgeons if s.service == svc.id]
+        mix = streams.rng("case_mix", svc.id).random((n, 3))
+        pidx = _choice(np.array([p.weight for p in svc.procedures]), mix[:, 0])
+        sidx = np.minimum((mix[:, 1] * len(surgeons)).astype(int), len(surgeons) - 1)
+        procs = [svc.procedures[i] for i in pidx]
+        sgs = [surgeons[i] for i in sidx]
+        classes = []
+        for i, p in enumerate(procs):
+            names = [c for c in PATIENT_CLASSES if p.patient_class.get(c, 0) > 0]
+            w = np.array([p.patient_class[c] for c in names])
+            classes.append(names[int(_choice(w, np.array([mix[i, 2]]))[0])])
+        truths, natural = _truths(scn, streams, svc.id, procs, classes, sgs, n)
+        lead = streams.rng("booking", svc.id).random(n)
+        for i in range(n):
+            cid = f"{svc.id}-{i + 1:04d}"
+            p = procs[i]
+            med = float(p.duration.ppf(0.5)) * sgs[i].speed
+            week.cases[cid] = Case(
+                id=cid, service=svc.id, surgeon=sgs[i].id, procedure=p.id,
+                patient_class=classes[i], priority="elective",
+                capability=p.capability or svc.id, trays=tuple(p.trays), crew=dict(p.crew),
+                booked_minutes=_booked(scn, natural[i], med),
+            )
+            week.truth[cid] = truths[i]
+            order.append((float(lead[i]), cid))
+    return order
+
+
+def _addons(scn: Scenario, streams: Streams, week: Week) -> None:
+    """Add-ons by a non-homogeneous Poisson process (time rescaling of a unit-rate process)."""
+    a = scn.addons
+    if a.per_day <= 0 or scn.stress.addon_factor <= 0:
+        return
+    prof = np.asarray(a.hourly_profile, float) / sum(a.hourly_profile)
+    rates = np.concatenate([
+        a.per_day * scn.stress.addon_factor * a.weekday_factor.get(scn.weekday(d), 1.0) * prof
+        for d in range(scn.horizon_days)
+    ])  # expected arrivals in each hour
+    cum = np.concatenate([[0.0], np.cumsum(rates)])
+    rng = streams.rng("addon_arrivals")
+    times: list[float] = []
+    s = rng.exponential()
+    while s < cum[-1]:
+        h = int(np.searchsorted(cum, s, side="right") - 1)
+        times.append((h + (s - cum[h]) / rates[h]) * 60.0)
+        s += rng.exponential()
+    n = len(times)
+    if n == 0:
+        return
+    svc_ids = list(a.services) or [s.id for s in scn.services]
+    svc_w = np.array([a.services.get(s, 1.0) for s in svc_ids]) if a.services else np.ones(len(svc_ids))
+    mix = streams.rng("addon_mix").random((n, 4))
+    prios = list(a.priority)
+    pr_idx = _choice(np.array([a.priority[p] for p in prios]), mix[:, 0])
+    s_idx = _choice(svc_w, mix[:, 1])
+    procs, classes, sgs, svcs = [], [], [], []
+    for i in range(n):
+        svc = scn.service(svc_ids[s_idx[i]])
+        p = svc.procedures[int(_choice(np.array([q.weight for q in svc.procedures]), mix[i:i + 1, 2])[0])]
+        names = [c for c in PATIENT_CLASSES if p.patient_class.get(c, 0) > 0]
+        w = np.array([p.patient_class[c] for c in names])
+        cls = names[int(_choice(w, mix[i:i + 1, 3])[0])]
+        cls = "inpatient" if cls == "outpatient" else cls  # add-ons are admitted
+        day = int(times[i] // 1440)
+        on_call = sorted((s for s in scn.surgeons if s.service == svc.id), key=lambda s: s.id)
+        procs.append(p), classes.append(cls), svcs.append(svc), sgs.append(on_call[day % len(on_call)])
+    truths, natural = _truths(scn, streams, "addons", procs, classes, sgs, n)
+    for i in range(n):
+        cid = f"addon-{i + 1:04d}"
+        p = procs[i]
+        med = float(p.duration.ppf(0.5)) * sgs[i].speed
+        week.cases[cid] = Case(
+            id=cid, service=svcs[i].id, surgeon=sgs[i].id, procedure=p.id,
+            patient_class=classes[i], priority=prios[pr_idx[i]],
+            capability=p.capability or svcs[i].id, trays=tuple(p.trays), crew=dict(p.crew),
+            booked_minutes=_booked(scn, natural[i], med), is_addon=True, arrival=times[i],
+            booked_day=int(times[i] // 1440),
+        )
+        week.truth[cid] = truths[i]
+
+
+def _exogenous(scn: Scenario, streams: Streams, week: Week) -> None:
+    """First-case delays per room-day, random room failures, background ward patients."""
+    H = scn.horizon_days
+    for room in scn.rooms:
+        u = streams.rng("first_case_delay", room.id).random(H)
+        for d in range(H):
+            week.first_case_delay[(room.id, d)] = (
+                float(scn.first_case_delay.ppf(u[d])) * scn.stress.first_case_delay_factor
+            )
+        rd = scn.random_downtime
+        if rd.rate_per_day > 0 and rd.duration is not None:
+            r = streams.rng("random_downtime", room.id)
+            for d in range(H):
+                w = room.hours.get(scn.weekday(d))
+                k = int(r.poisson(rd.rate_per_day))
+                us = r.random((k, 2))
+                if w is None:
+                    continue
+                for j in range(k):
+                    start = d * 1440 + w.start + us[j, 0] * w.minutes
+                    week.random_downtime.append((room.id, start, start + float(rd.duration.ppf(us[j, 1]))))
+    for name, unit in (("ward", scn.beds.ward), ("icu", scn.beds.icu)):
+        r = streams.rng("background_beds", name)
+        occupied = int(round(unit.baseline_occupancy * unit.capacity))
+        mean_los = unit.background_los_days.mean * 1440
+        stays: list[tuple[float, float]] = []
+        # patients already in bed: remaining stay ~ uniform share of a length-biased stay
+        for _ in range(occupied):
+            u = r.random(3)
+            los = float(unit.background_los_days.ppf(u[0])) * 1440
+            start = -u[1] * los
+            stays.append((start, _discharge_time(start, los, unit.discharge_profile, u[2])))
+        rate = occupied / mean_los if mean_los > 0 else 0.0  # Little's law: L = lambda W
+        t = r.exponential(1 / rate) if rate > 0 else math.inf
+        while t < H * 1440:
+            u = r.random(2)
+            los = float(unit.background_los_days.ppf(u[0])) * 1440
+            stays.append((t, _discharge_time(t, los, unit.discharge_profile, u[1])))
+            t += r.exponential(1 / rate)
+        week.background[name] = stays
+
+
+def draw_week(scn: Scenario, streams: Streams, base_dir: Path | None = None) -> Week:
+    """Sample one replication's cases and exogenous events, and book electives into blocks."""
+    week = Week(cases={}, truth={}, first_case_delay={}, random_downtime=[], background={})
+    if scn.booking.booked_list:
+        order = _booked_list(scn, streams, week, base_dir)
+    else:
+        order = _electives(scn, streams, week)
+        from twin.booking import book_electives
+
+        book_electives(scn, week, order)
+    _addons(scn, streams, week)
+    _exogenous(scn, streams, week)
+    return week
+
+
+def _booked_list(scn: Scenario, streams: Streams, week: Week, base_dir: Path | None) -> list:
+    """Electives from a CSV booked list (columns: case_id, service, surgeon, procedure,
+    patient_class, day, room, start 'HH:MM', booked_minutes)."""
+    path = Path(scn.booking.booked_list)  # type: ignore[arg-type]
+    if base_dir is not None and not path.is_absolute():
+        path = base_dir / path
+    try:
+        df = pd.read_csv(path, dtype=str)
+    except (OSError, pd.errors.ParserError) as e:
+        raise ScenarioError(path, "", f"cannot read booked list ({e})") from None
+    need = ["case_id", "service", "surgeon", "procedure", "patient_class", "day", "room",
+            "start", "booked_minutes"]
+    missing = [c for c in need if c not in df.columns]
+    if missing:
+        raise ScenarioError(path, missing[0], "required column is missing")
+    from twin.scenario import hhmm
+
+    by_service: dict[str, list[int]] = {}
+    for i, row in df.iterrows():
+        by_service.setdefault(row["service"], []).append(int(i))
+    for svc_id, rows in by_service.items():
+        try:
+            svc = scn.service(svc_id)
+        except StopIteration:
+            raise ScenarioError(path, f"row {rows[0] + 2}: service", f"unknown service {svc_id!r}") from None
+        procs, classes, sgs = [], [], []
+        for i in rows:
+            row = df.loc[i]
+            where = f"row {i + 2}"
+            p = next((q for q in svc.procedures if q.id == row["procedure"]), None)
+            if p is None:
+                raise ScenarioError(path, f"{where}: procedure", f"unknown procedure {row['procedure']!r}")
+            sg = next((s for s in scn.surgeons if s.id == row["surgeon"]), None)
+            if sg is None:
+                raise ScenarioError(path, f"{where}: surgeon", f"unknown surgeon {row['surgeon']!r}")
+            if row["patient_class"] not in PATIENT_CLASSES:
+                raise ScenarioError(path, f"{where}: patient_class", f"expected one of {PATIENT_CLASSES}")
+            if row["room"] not in {r.id for r in scn.rooms}:
+                raise ScenarioError(path, f"{where}: room", f"unknown room {row['room']!r}")
+            procs.append(p), classes.append(row["patient_class"]), sgs.append(sg)
+        truths, _ = _truths(scn, streams, svc_id, procs, classes, sgs, len(rows))
+        for j, i in enumerate(rows):
+            row = df.loc[i]
+            where = f"row {i + 2}"
+            try:
+                day, start, mins = int(row["day"]), hhmm(row["start"]), float(row["booked_minutes"])
+            except (TypeError, ValueError):
+                raise ScenarioError(path, f"{where}", "expected day (int), start 'HH:MM', booked_minutes (number)") from None
+            p = procs[j]
+            week.cases[row["case_id"]] = Case(
+                id=row["case_id"], service=svc_id, surgeon=sgs[j].id, procedure=p.id,
+                patient_class=classes[j], priority="elective",
+                capability=p.capability or svc_id, trays=tuple(p.trays), crew=dict(p.crew),
+                booked_minutes=mins, booked_day=day, booked_room=row["room"],
+                booked_start=day * 1440 + start,
+            )
+            week.truth[row["case_id"]] = truths[j]
+    return []
+
+
+def cases_frame(week: Week) -> pd.DataFrame:
+    """The cases frame (see ``twin.events.CASE_COLUMNS``)."""
+    rows = [
+        (c.id, c.service, c.surgeon, c.procedure, c.patient_class, c.priority, c.capability,
+         ";".join(c.trays), c.booked_minutes, c.booked_day, c.booked_room, c.booked_start,
+         c.is_addon, c.arrival)
+        for c in week.cases.values()
+    ]
+    from twin.events import CASE_COLUMNS
+
+    return pd.DataFrame(rows, columns=list(CASE_COLUMNS))
+
+
+__all__ = ["Case", "Truth", "Week", "draw_week", "cases_frame", "PRIORITY_RANK", "WEEKDAYS"]

@@ -1,0 +1,85 @@
+"""Starting the model from a snapshot: work in progress resumes with its residual time.
+
+Remaining times are drawn by inverse transform from the same uniform the case's full duration
+used, conditioned on the time already spent: ``F⁻¹(F(e) + u·(1 − F(e))) − e``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Generator
+
+from twin.model import SuiteModel
+from twin.snapshot import RoomSnapshot, SuiteSnapshot
+
+
+def _procedure_dist(model: SuiteModel, cid: str):
+    c = model.week.cases[cid]
+    proc = next(p for p in model.scn.service(c.service).procedures if p.id == c.procedure)
+    speed = next(s.speed for s in model.scn.surgeons if s.id == c.surgeon)
+    return proc.duration.scaled(speed * model.scn.stress.duration_factor)
+
+
+def _resume_case(model: SuiteModel, rs: RoomSnapshot) -> Generator:
+    env, cid, rid = model.env, rs.case_id, rs.room
+    assert cid is not None
+    c, tr = model.week.cases[cid], model.week.truth[cid]
+    e = max(rs.elapsed, 0.0)
+    total = e + float(_procedure_dist(model, cid).residual(tr.u_duration, e))
+    pre, post = tr.pre, tr.post
+    if rs.phase == "pre":
+        pre = max(pre, e + 0.5)
+    total = max(total, pre + post + 1.0) if rs.phase == "pre" else total
+    if rs.phase == "procedure":
+        total = max(total, e + post + 1.0)
+    model.week.truth[cid] = tr = dataclasses.replace(tr, duration=total, pre=pre, post=post)
+    model.started.add(cid)
+    model.log.case(env.now - e, "in_room", cid, rid)
+    model.state[rid] = ["in_case", cid, env.now - e, env.now - e + c.booked_minutes]
+    if rs.phase in ("pre", "procedure"):
+        model.surgeons.seize({c.surgeon: 1})
+        if c.trays:
+            model.trays.seize({t: c.trays.count(t) for t in set(c.trays)})
+    model.staff.seize(c.crew)
+    remaining = {
+        "pre": pre - e,
+        "procedure": total - e - post,
+        "post": max(total - e, 0.0),
+        "hold": 0.0,
+    }[rs.phase]
+    phase = "post" if rs.phase == "hold" else rs.phase
+    yield from model._perform(rid, cid, phase, remaining)
+    yield from model.turnover(rid, cid, tr.turnover)
+
+
+def _resume_turnover(model: SuiteModel, rs: RoomSnapshot) -> Generator:
+    scn = model.scn
+    f = scn.stress.turnover_factor
+    base = scn.turnover.scaled(f)
+    # the uniform behind the leaving case's turnover sample, else the median
+    tr = model.week.truth.get(rs.case_id or "")
+    u = float(base.cdf(tr.turnover)) if tr else 0.5
+    remaining = float(base.residual(u, rs.elapsed))
+    yield from model.turnover(rs.room, rs.case_id or "", remaining)
+
+
+def resume(model: SuiteModel, snap: SuiteSnapshot) -> dict[str, Generator]:
+    """Seize what work in progress holds and return each busy room's lead-in process."""
+    leads: dict[str, Generator] = {}
+    for rs in snap.rooms:
+        if rs.state == "in_case" and rs.case_id:
+            leads[rs.room] = _resume_case(model, rs)
+        elif rs.state == "turnover":
+            leads[rs.room] = _resume_turnover(model, rs)
+        elif rs.state == "down" and rs.down_until is not None:
+            model._room_down(rs.room, rs.down_until, "snapshot")
+    for ps in snap.pacu:
+        c, tr = model.week.cases[ps.case_id], model.week.truth[ps.case_id]
+        model.pacu.seize({"pacu": 1})
+        model.log.case(model.env.now - ps.elapsed, "pacu_in", ps.case_id)
+        dist = model.scn.pacu.los[c.patient_class]
+        u = float(dist.cdf(tr.pacu_los))
+        remaining = float(dist.residual(u, ps.elapsed))
+        model.started.add(ps.case_id)
+        model.env.process(model._recover(ps.case_id, remaining, boarding=ps.state == "boarding"))
+    return leads

@@ -1,0 +1,166 @@
+"""Replications: a pure function of (scenario, policy, base seed, replication range).
+
+:func:`run_batch` runs a range of replications and returns small frames; where it runs — this
+process or a pool of local processes — is a parameter of :func:`run_experiment`, never a second
+code path. Replication ``i`` uses streams spawned from ``SeedSequence(seed, spawn_key=(i, ...))``,
+so results are identical whatever the batch size, worker count or finishing order.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from twin.demand import cases_frame, draw_week
+from twin.events import empty_events
+from twin.kpis import KpiContext, compute_kpis, room_day_table, service_table
+from twin.model import SuiteModel
+from twin.scenario import Scenario
+from twin.snapshot import SuiteSnapshot
+from twin.streams import Streams
+from twin.summary import summarise
+
+
+@dataclass
+class Results:
+    """The three grains (events, one row per replication, summary) plus detail frames."""
+
+    events: pd.DataFrame
+    cases: pd.DataFrame
+    replications: pd.DataFrame
+    summary: pd.DataFrame
+    room_days: pd.DataFrame = field(default_factory=pd.DataFrame)
+    services: pd.DataFrame = field(default_factory=pd.DataFrame)
+
+    def write(self, out_dir: str | Path) -> list[Path]:
+        """Write every frame as parquet (and the summary as CSV too), each file atomically."""
+        out = Path(out_dir)
+        out.mkdir(parents=True, exist_ok=True)
+        written = []
+        for name, df in (("events", self.events), ("cases", self.cases),
+                         ("replications", self.replications), ("summary", self.summary),
+                         ("room_days", self.room_days), ("services", self.services)):
+            written.append(_atomic(out / f"{name}.parquet", lambda p, d=df: d.to_parquet(p, index=False)))
+        written.append(_atomic(out / "summary.csv", lambda p: self.summary.to_csv(p, index=False)))
+        return written
+
+
+def _atomic(path: Path, write: Callable[[str], None]) -> Path:
+    """Write through a temporary file in the same folder, then rename over ``path``."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    os.close(fd)
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    return path
+
+
+@dataclass
+class RepOutput:
+    """What one replication returns."""
+
+    rep: int
+    kpis: dict[str, float]
+    events: pd.DataFrame
+    cases: pd.DataFrame
+    room_days: pd.DataFrame
+    services: pd.DataFrame
+
+
+def run_replication(scn: Scenario, policy: str, seed: int, rep: int, *,
+                    keep_events: bool = True, snapshot: SuiteSnapshot | None = None,
+                    base_dir: Path | None = None) -> RepOutput:
+    """Run replication ``rep`` of ``scn`` under the named policy and compute its KPIs."""
+    from policies import get_policy
+
+    week = draw_week(scn, Streams(seed, rep), base_dir)
+    model = SuiteModel(scn, get_policy(policy, scn), week, snapshot=snapshot)
+    model.run()
+    events = model.log.frame()
+    cases = cases_frame(week)
+    ctx = KpiContext.from_scenario(scn)
+    return RepOutput(
+        rep=rep,
+        kpis=compute_kpis(events, cases, ctx),
+        events=events if keep_events else empty_events(),
+        cases=cases if keep_events else cases.iloc[0:0],
+        room_days=room_day_table(events, cases, ctx),
+        services=service_table(events, cases, ctx),
+    )
+
+
+def run_batch(scn: Scenario, policy: str, seed: int, reps: range, keep_events: bool = True,
+              base_dir: Path | None = None) -> list[RepOutput]:
+    """Run a contiguous range of replications in this process."""
+    return [run_replication(scn, policy, seed, r, keep_events=keep_events, base_dir=base_dir)
+            for r in reps]
+
+
+def _batches(n: int, workers: int) -> list[range]:
+    size = max(1, min(50, n // (workers * 4) or 1))
+    return [range(i, min(i + size, n)) for i in range(0, n, size)]
+
+
+def run_experiment(scn: Scenario, policy: str = "as-booked", reps: int = 10,
+                   seed: int | None = None, workers: int = 1, keep_events: bool = True,
+                   progress: Callable[[int], None] | None = None,
+                   base_dir: Path | None = None) -> Results:
+    """Run ``reps`` replications (in ``workers`` local processes) and gather the results."""
+    if reps < 1:
+        raise ValueError("reps must be at least 1")
+    seed = scn.seed if seed is None else seed
+    batches = _batches(reps, workers)
+    outputs: list[RepOutput] = []
+    if workers <= 1:
+        for b in batches:
+            outputs.extend(run_batch(scn, policy, seed, b, keep_events, base_dir))
+            if progress:
+                progress(len(b))
+    else:
+        with ProcessPoolExecutor(max_workers=workers) as pool:
+            futs = [pool.submit(run_batch, scn, policy, seed, b, keep_events, base_dir)
+                    for b in batches]
+            for f in as_completed(futs):
+                got = f.result()
+                outputs.extend(got)
+                if progress:
+                    progress(len(got))
+    return collect(outputs, scn.name, policy)
+
+
+def collect(outputs: list[RepOutput], scenario: str, policy: str) -> Results:
+    """Stack replication outputs, sorted by replication, into :class:`Results`."""
+    outputs = sorted(outputs, key=lambda o: o.rep)
+
+    def stack(frames: list[pd.DataFrame], reps: list[int]) -> pd.DataFrame:
+        parts = [f.assign(rep=r) for f, r in zip(frames, reps, strict=True) if len(f)]
+        if not parts:
+            return pd.DataFrame()
+        df = pd.concat(parts, ignore_index=True)
+        df.insert(0, "policy", policy)
+        df.insert(0, "scenario", scenario)
+        return df
+
+    reps = [o.rep for o in outputs]
+    rows = pd.DataFrame([o.kpis for o in outputs])
+    rows.insert(0, "rep", reps)
+    rows.insert(0, "policy", policy)
+    rows.insert(0, "scenario", scenario)
+    return Results(
+        events=stack([o.events for o in outputs], reps),
+        cases=stack([o.cases for o in outputs], reps),
+        replications=rows,
+        summary=summarise(rows),
+        room_days=stack([o.room_days for o in outputs], reps),
+        services=stack([o.services for o in outputs], reps),
+    )
