@@ -250,6 +250,7 @@ def _exogenous(scn: Scenario, streams: Streams, week: Week) -> None:
                 for j in range(k):
                     start = d * 1440 + w.start + us[j, 0] * w.minutes
                     week.random_downtime.append((room.id, start, start + float(rd.duration.ppf(us[j, 1]))))
+    surgical = surgical_census(scn)
     for name, unit in (("ward", scn.beds.ward), ("icu", scn.beds.icu)):
         r = streams.rng("background_beds", name)
         occupied = int(round(unit.baseline_occupancy * unit.capacity))
@@ -261,7 +262,10 @@ def _exogenous(scn: Scenario, streams: Streams, week: Week) -> None:
             los = float(unit.background_los_days.ppf(u[0])) * 1440
             start = -u[1] * los
             stays.append((start, _discharge_time(start, los, unit.discharge_profile, u[2])))
-        rate = occupied / mean_los if mean_los > 0 else 0.0  # Little's law: L = lambda W
+        # Little's law, L = lambda W: other admissions keep the census at baseline together
+        # with the suite's own expected inpatients
+        other = max(occupied - surgical[name], 0.0)
+        rate = other / mean_los if mean_los > 0 else 0.0
         t = r.exponential(1 / rate) if rate > 0 else math.inf
         while t < H * 1440:
             u = r.random(2)
@@ -269,6 +273,36 @@ def _exogenous(scn: Scenario, streams: Streams, week: Week) -> None:
             stays.append((t, _discharge_time(t, los, unit.discharge_profile, u[1])))
             t += r.exponential(1 / rate)
         week.background[name] = stays
+
+
+def surgical_census(scn: Scenario) -> dict[str, float]:
+    """Expected beds held by the suite's own patients in steady state (Little's law)."""
+    per_day = {"ward": 0.0, "icu": 0.0}
+    for svc in scn.services:
+        done = svc.electives_per_week / 7 * (1 - min(svc.cancellation_rate * scn.stress.cancellation_factor, 1))
+        total_w = sum(p.weight for p in svc.procedures)
+        for p in svc.procedures:
+            cls_w = sum(p.patient_class.values())
+            for cls, w in p.patient_class.items():
+                if cls != "outpatient":
+                    per_day["icu" if cls == "icu" else "ward"] += done * p.weight / total_w * w / cls_w
+    a = scn.addons
+    if a.per_day > 0:
+        ids = list(a.services) or [s.id for s in scn.services]
+        sw = {s: (a.services.get(s, 1.0) if a.services else 1.0) for s in ids}
+        rate = a.per_day * scn.stress.addon_factor
+        for sid, w in sw.items():
+            svc = scn.service(sid)
+            total_w = sum(p.weight for p in svc.procedures)
+            for p in svc.procedures:
+                icu = p.patient_class.get("icu", 0) / sum(p.patient_class.values())
+                share = rate * w / sum(sw.values()) * p.weight / total_w
+                per_day["icu"] += share * icu
+                per_day["ward"] += share * (1 - icu)
+    return {
+        "ward": per_day["ward"] * scn.beds.ward.surgical_los_days.mean,
+        "icu": per_day["icu"] * scn.beds.icu.surgical_los_days.mean,
+    }
 
 
 def draw_week(scn: Scenario, streams: Streams, base_dir: Path | None = None) -> Week:

@@ -20,7 +20,8 @@ Case milestones, in the order a case meets them (a real perioperative record has
 ``booked`` (value = booked minutes; electives at time 0 of the horizon, add-ons on arrival),
 ``scheduled`` (a policy placed it: room, value = planned start minute),
 ``in_preop``, ``trays_requested``, ``trays_ready``, ``in_room``, ``procedure_start``,
-``procedure_end``, ``pacu_requested`` (ready to leave the OR), ``out_of_room``, ``pacu_in``,
+``procedure_end``, ``pacu_requested`` (ready to leave the OR), ``out_of_room``, ``pacu_in``
+(or ``pacu_overflow`` when the PACU is full and the scenario sends patients elsewhere),
 ``pacu_ready`` (recovered), ``bed_assigned`` (inpatients and ICU), ``pacu_out``.
 Terminal states: ``pacu_out`` (completed), ``cancelled`` (detail = reason), ``not_started``
 (still waiting when the horizon ended). Every case has exactly one terminal event.
@@ -54,6 +55,7 @@ CASE_MILESTONES: tuple[str, ...] = (
     "pacu_requested",
     "out_of_room",
     "pacu_in",
+    "pacu_overflow",
     "pacu_ready",
     "bed_assigned",
     "pacu_out",

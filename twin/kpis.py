@@ -5,8 +5,18 @@ event format of :mod:`twin.events`. A KPI whose inputs are missing from a log (n
 events, no PACU milestones, ...) is NaN rather than an error.
 
 Conventions: times are absolute minutes (day * 1440 + minute of day); a case's *room-day* is its
-room and the day of its ``in_room``; the planned start (``scheduled`` value, or the cases frame
-``booked_start``) is an absolute minute too.
+room and the day of its ``in_room``; the planned start (value of the last ``scheduled`` event, else
+the cases frame ``booked_start``, read as a minute of ``booked_day`` when below 1440 on a later
+day) is an absolute minute. Choices where the definitions leave room:
+
+* overtime P90/max run over the staffed room-days only (a case in an unstaffed room-day adds to
+  ``overtime_minutes`` and ``cases_run_over`` but not to that distribution);
+* the first case of a room-day is the earliest case *with a planned start* (an unplanned add-on
+  that goes first is skipped);
+* hold, boarding and tray sums count only cases that need them (reached the OR / PACU as an
+  inpatient or ICU patient / have trays); 0 when none does, NaN when some does but the log never
+  records the milestones;
+* ``fair_overtime_share_gap`` is 0 when there is no overtime at all.
 """
 
 from __future__ import annotations
@@ -19,7 +29,7 @@ import numpy as np
 import pandas as pd
 
 from twin.events import CASE_MILESTONES
-from twin.scenario import ROLES, Scenario
+from twin.scenario import ROLES, Scenario, Window, hhmm
 
 DAY = 1440
 _NAMES: tuple[str, ...] = CASE_MILESTONES + ("cancelled", "not_started")
@@ -113,7 +123,7 @@ class KpiContext:
         )
         return cls(
             room_days=room_days,
-            prime_time=(scn.kpi.prime_time.start, scn.kpi.prime_time.end),
+            prime_time=_window(scn.kpi.prime_time),
             on_time_grace=float(scn.kpi.on_time_grace_minutes),
             turnover_max=float(scn.kpi.turnover_max_minutes),
             idle_cost_per_min=scn.costs.idle_per_minute,
@@ -122,6 +132,13 @@ class KpiContext:
             roles=tuple(scn.staff),
             horizon_days=scn.horizon_days,
         )
+
+
+def _window(w: Window | dict) -> tuple[int, int]:
+    """(start, end) minutes of a window (an unvalidated pydantic default is still a dict)."""
+    if isinstance(w, dict):
+        return hhmm(w["start"]), hhmm(w["end"])
+    return w.start, w.end
 
 
 def room_days_from_events(events: pd.DataFrame) -> pd.DataFrame:
@@ -551,7 +568,7 @@ def compute_kpis(events: pd.DataFrame, cases: pd.DataFrame, ctx: KpiContext) -> 
     k["pacu_hold_minutes"] = float(hold.sum())
     k["pacu_hold_cases"] = float((hold > 0.5).sum()) if not np.isnan(hold).any() else _NAN
     k["pacu_peak_occupancy"] = _pacu_peak(p)
-    needs_bed = ~np.isnan(c["pacu_ready"])
+    needs_bed = ~np.isnan(c["pacu_in"]) | ~np.isnan(c["pacu_ready"]) | done
     if "patient_class" in c and (_text(c["patient_class"]) != "").any():
         needs_bed &= np.isin(_text(c["patient_class"]), ("inpatient", "icu"))
     k["boarding_hours"] = float(_durations(c, "pacu_ready", "bed_assigned", needs_bed).sum()) / 60

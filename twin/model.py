@@ -86,10 +86,11 @@ class SuiteModel:
             ahead = sum(self.week.cases[q].booked_minutes + self.T
                         for q in self.queue[rid] if self.week.cases[q].is_addon)
             st = "down" if self.down[rid] else state
-            if st == "idle" and w is None:
+            if st == "idle" and not (w and w[0] <= now < w[1]):
                 st = "closed"
             out[rid] = RoomStatus(rid, st, cid, since, max(free, now) + ahead,
-                                  tuple(self.queue[rid]), w[1] if w else None)
+                                  tuple(self.queue[rid]), w[0] if w else None,
+                                  w[1] if w else None)
         return out
 
     # --- set-up -------------------------------------------------------------------------
@@ -371,18 +372,25 @@ class SuiteModel:
         if phase == "post":
             yield env.timeout(remaining)
         log.case(env.now, "pacu_requested", cid, rid)
-        yield self.pacu.request({"pacu": 1}, prio)
-        log.case(env.now, "out_of_room", cid, rid)
-        log.case(env.now, "pacu_in", cid)
+        overflow = self.scn.pacu.when_full == "overflow" and not self.pacu.try_acquire({"pacu": 1})
+        if overflow:
+            log.case(env.now, "out_of_room", cid, rid)
+            log.case(env.now, "pacu_overflow", cid)
+        else:
+            if self.scn.pacu.when_full == "hold":
+                yield self.pacu.request({"pacu": 1}, prio)
+            log.case(env.now, "out_of_room", cid, rid)
+            log.case(env.now, "pacu_in", cid)
         self.staff.release(c.crew)
-        env.process(self._recover(cid, tr.pacu_los))
+        env.process(self._recover(cid, tr.pacu_los, in_pacu=not overflow))
 
     def trays_used(self, cid: str) -> None:
         """Send a case's trays to sterile processing."""
         c, tr = self.week.cases[cid], self.week.truth[cid]
         self.spd.submit(list(zip(c.trays, tr.spd_u, strict=True)))
 
-    def _recover(self, cid: str, los: float, boarding: bool = False):
+    def _recover(self, cid: str, los: float, boarding: bool = False, in_pacu: bool = True):
+        """PACU stay, then (inpatients) a ward or ICU bed; overflow patients recover outside."""
         env, c = self.env, self.week.cases[cid]
         if not boarding:
             yield env.timeout(los)
@@ -395,8 +403,9 @@ class SuiteModel:
             ward = self.scn.beds.icu if unit == "icu" else self.scn.beds.ward
             leave = _discharge_time(env.now, tr.ward_los, ward.discharge_profile, tr.discharge_u)
             self._at(leave, self.beds.release, {unit: 1})
-        self.pacu.release({"pacu": 1})
-        self._finish(cid, "pacu_out")
+        if in_pacu:
+            self.pacu.release({"pacu": 1})
+        self._finish(cid, "pacu_out", "" if in_pacu else "overflow")
 
     # --- endings ------------------------------------------------------------------------
     def _finish(self, cid: str, event: str, detail: str = "") -> None:

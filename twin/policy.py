@@ -48,7 +48,12 @@ class RoomStatus:
     since: float  # when the current state began
     expected_free: float  # from booked minutes and the planned turnover, never true durations
     queue: tuple[str, ...]  # not-yet-started cases, in order
-    staffed_until: float | None  # close of today's staffed window, None if not staffed today
+    staffed_from: float | None  # today's staffed window (the one now or next), None if none
+    staffed_until: float | None
+
+    def staffed_at(self, t: float) -> bool:
+        """Whether ``t`` falls inside the room's staffed window."""
+        return self.staffed_from is not None and self.staffed_from <= t < self.staffed_until
 
 
 class SuiteView(Protocol):
@@ -110,14 +115,16 @@ def capable_rooms(view: SuiteView, case: Case) -> list[str]:
 
 
 def first_free_room(view: SuiteView, case: Case) -> str:
-    """The capable room free soonest, preferring rooms staffed now (ties: scenario order)."""
+    """The capable room free soonest, preferring rooms staffed now, then on-call rooms
+    (ties: scenario order)."""
     rooms = view.rooms()
     now = view.now
+    on_call = {r.id for r in view.scenario.rooms if r.on_call}
     best, key = None, (math.inf, math.inf)
     for rid in capable_rooms(view, case):
         st = rooms[rid]
-        staffed = st.staffed_until is not None and st.staffed_until > now
-        k = (0 if staffed else 1, max(st.expected_free, now))
+        staffed = st.staffed_at(now)
+        k = (0 if staffed else 1 if rid in on_call else 2, max(st.expected_free, now))
         if k < key:
             best, key = rid, k
     if best is None:

@@ -105,6 +105,7 @@ class Room(_Frozen):
     capabilities: list[str] = Field(min_length=1)
     hours: dict[Weekday, Window]
     downtime: list[Downtime] = []
+    on_call: bool = Field(False, description="takes add-ons when no capable room is staffed")
 
 
 class Block(_Frozen):
@@ -215,6 +216,9 @@ class Pacu(_Frozen):
     hours: Window = Field(default={"start": "07:00", "end": "23:00"})
     after_hours_beds: int = Field(2, ge=0)
     los: dict[PatientClass, Distribution]
+    when_full: Literal["hold", "overflow"] = Field(
+        "hold", description="hold: the patient waits in the OR; overflow: recovers elsewhere"
+    )
 
 
 class SpdStage(_Frozen):

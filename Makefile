@@ -1,0 +1,78 @@
+# ORTwin developer entry points (GNU make).
+#
+#   make demo   set up .venv (core install) and run the baseline + a stress scenario
+#   make test   set up .venv (with the dev extra) and run the whole test suite
+#
+# The core install never pulls torch: vision training dependencies are not part of the
+# core dependencies or the `dev` extra.
+
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+VPY    := $(BIN)/python
+REPS   ?= 20
+
+CORE_STAMP := $(VENV)/.installed-core
+DEV_STAMP  := $(VENV)/.installed-dev
+
+.DEFAULT_GOAL := help
+
+.PHONY: help all venv setup dev demo test lint bench clean distclean
+
+help:
+	@echo "ORTwin make targets:"
+	@echo "  make demo      create .venv (core install), validate scenarios, run baseline + pacu_closed_beds"
+	@echo "  make test      create/update .venv with the dev extra and run pytest (-n 2)"
+	@echo "  make lint      ruff check ."
+	@echo "  make bench     run bench/bench_twin.py"
+	@echo "  make venv      create .venv and install the project (core, editable)"
+	@echo "  make dev       create .venv and install the project with the dev extra"
+	@echo "  make clean     remove outputs and caches (keeps .venv); distclean also removes .venv"
+	@echo "Variables: PYTHON=$(PYTHON) VENV=$(VENV) REPS=$(REPS)"
+
+all: test
+
+# --- virtual environment -------------------------------------------------------------------
+
+# Created once; order-only prerequisite below so its timestamp never forces reinstalls.
+$(VPY):
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
+		{ echo "error: ORTwin needs Python >= 3.11; $(PYTHON) is $$($(PYTHON) --version 2>&1). Try: make PYTHON=python3.11 ..." >&2; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+	$(VPY) -m pip install --quiet --upgrade pip || echo "warning: could not upgrade pip; continuing" >&2
+
+# Reinstalled whenever pyproject.toml changes (dependencies, extras, entry points).
+$(CORE_STAMP): pyproject.toml | $(VPY)
+	$(VPY) -m pip install --quiet -e .
+	@touch $@
+
+$(DEV_STAMP): pyproject.toml | $(VPY)
+	$(VPY) -m pip install --quiet -e '.[dev]'
+	@touch $@
+
+venv setup: $(CORE_STAMP)
+
+dev: $(DEV_STAMP)
+
+# --- everyday targets ----------------------------------------------------------------------
+
+demo: $(CORE_STAMP)
+	$(BIN)/ortwin validate scenarios/*.yaml
+	$(BIN)/ortwin run scenarios/baseline.yaml --reps $(REPS) --out out/baseline
+	$(BIN)/ortwin run scenarios/pacu_closed_beds.yaml --reps $(REPS) --out out/pacu_closed_beds
+
+test: $(DEV_STAMP)
+	$(VPY) -m pytest -n 2 -q
+
+lint: $(DEV_STAMP)
+	$(BIN)/ruff check .
+
+bench: $(CORE_STAMP)
+	$(VPY) bench/bench_twin.py
+
+clean:
+	rm -rf out build dist .pytest_cache .ruff_cache .hypothesis *.egg-info
+	find . -path ./$(VENV) -prune -o -name __pycache__ -type d -prune -exec rm -rf {} +
+
+distclean: clean
+	rm -rf $(VENV)
