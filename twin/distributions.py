@@ -12,7 +12,7 @@ scaled duration distribution maps the same uniform to a proportionally longer du
 from __future__ import annotations
 
 import math
-from typing import Annotated, Literal, Union
+from typing import Annotated, Literal
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -356,9 +356,7 @@ class Empirical(_Dist):
 
 
 Distribution = Annotated[
-    Union[
-        Constant, Exponential, Lognormal, Gamma, Weibull, Normal, Uniform, Triangular, Empirical
-    ],
+    Constant | Exponential | Lognormal | Gamma | Weibull | Normal | Uniform | Triangular | Empirical,
     Field(discriminator="kind"),
 ]
 """Any named distribution; YAML picks one with ``kind:``."""

@@ -29,7 +29,7 @@ import numpy as np
 import pandas as pd
 
 from twin.events import CASE_MILESTONES
-from twin.scenario import ROLES, Scenario, Window, hhmm
+from twin.scenario import ROLES, Scenario
 
 DAY = 1440
 _NAMES: tuple[str, ...] = CASE_MILESTONES + ("cancelled", "not_started")
@@ -123,7 +123,7 @@ class KpiContext:
         )
         return cls(
             room_days=room_days,
-            prime_time=_window(scn.kpi.prime_time),
+            prime_time=(scn.kpi.prime_time.start, scn.kpi.prime_time.end),
             on_time_grace=float(scn.kpi.on_time_grace_minutes),
             turnover_max=float(scn.kpi.turnover_max_minutes),
             idle_cost_per_min=scn.costs.idle_per_minute,
@@ -132,13 +132,6 @@ class KpiContext:
             roles=tuple(scn.staff),
             horizon_days=scn.horizon_days,
         )
-
-
-def _window(w: Window | dict) -> tuple[int, int]:
-    """(start, end) minutes of a window (an unvalidated pydantic default is still a dict)."""
-    if isinstance(w, dict):
-        return hhmm(w["start"]), hhmm(w["end"])
-    return w.start, w.end
 
 
 def room_days_from_events(events: pd.DataFrame) -> pd.DataFrame:

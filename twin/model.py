@@ -145,7 +145,7 @@ class SuiteModel:
         for rid, s, e in self.week.random_downtime:
             if s >= now:
                 self._at(s, self._room_down, rid, e, "failure")
-        for (rid, d), (o, c) in self._windows.items():
+        for (rid, _day), (o, c) in self._windows.items():
             if now <= o < self.end:
                 self.log.room(o, "room_open", rid)
                 self.log.room(c, "room_close", rid)

@@ -13,8 +13,8 @@ times and batch sizes, then return to the tray pool.
 from __future__ import annotations
 
 import heapq
-import math
 import itertools
+import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
 
 import simpy
@@ -161,12 +161,12 @@ class SpdLine:
         self.queue: list[list[tuple[str, float]]] = [[] for _ in stages]
         self.machines = Pool(env, log, "spd:", machine_schedules)
         self.cycle_time, self.transport, self.on_done = cycle_time, transport, on_done
-        for name in self.names:
+        for index, name in enumerate(self.names):
             # serve waiting trays whenever a machine comes back from an outage
             for when, _cap in machine_schedules[name]:
                 if when > env.now:
                     env.timeout(when - env.now + 1e-9).callbacks.append(
-                        lambda _e, i=self.names.index(name): self._serve(i)
+                        lambda _e, i=index: self._serve(i)
                     )
 
     def submit(self, trays: Sequence[tuple[str, float]]) -> None:

@@ -48,7 +48,7 @@ def hhmm(value: str | int | float) -> int:
 
 
 class _Frozen(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
 
 
 class Window(_Frozen):
