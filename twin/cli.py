@@ -84,11 +84,19 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _load(path: str, days: int | None = None) -> Scenario:
     scn = load_scenario(path)
-    if days is not None:
-        from twin.scenario import from_mapping
+    return scn if days is None else with_horizon(scn, days, path)
 
-        scn = from_mapping({**scn.model_dump(by_alias=True), "horizon_days": days}, path)
-    return scn
+
+def with_horizon(scn: Scenario, days: int, source: str = "<scenario>") -> Scenario:
+    """The scenario cut (or extended) to ``days``; planned downtime past the end is dropped."""
+    from twin.scenario import from_mapping
+
+    data = scn.model_dump(by_alias=True)
+    data["horizon_days"] = days
+    for room in data["rooms"]:
+        room["downtime"] = [d for d in room["downtime"] if d["day"] < days]
+    data["spd"]["outages"] = [o for o in data["spd"]["outages"] if o["day"] < days]
+    return from_mapping(data, source)
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -98,8 +106,9 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     scn = _load(args.scenario, args.days)
     out = Path(args.out) if args.out else Path("out") / scn.name
-    if out.exists() and not out.is_dir():
-        raise UsageError(f"--out {out}: expected a directory, found a file")
+    blocker = next((p for p in (out, *out.parents) if p.exists()), None)
+    if blocker is not None and not blocker.is_dir():
+        raise UsageError(f"--out {out}: expected a directory, {blocker} is a file")
     show = args.progress == "on" or (args.progress == "auto" and sys.stderr.isatty())
     bar = None
     if show:

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from twin.scenario import PATIENT_CLASSES, WEEKDAYS, Scenario, ScenarioError
+from twin.scenario import PATIENT_CLASSES, WEEKDAYS, Scenario
 from twin.streams import Streams
 
 PRIORITY_RANK = {"emergent": 0, "urgent": 1, "elective": 2}
@@ -321,62 +321,25 @@ def draw_week(scn: Scenario, streams: Streams, base_dir: Path | None = None) -> 
 
 
 def _booked_list(scn: Scenario, streams: Streams, week: Week, base_dir: Path | None) -> list:
-    """Electives from a CSV booked list (columns: case_id, service, surgeon, procedure,
-    patient_class, day, room, start 'HH:MM', booked_minutes)."""
-    path = Path(scn.booking.booked_list)  # type: ignore[arg-type]
-    if base_dir is not None and not path.is_absolute():
-        path = base_dir / path
-    try:
-        df = pd.read_csv(path, dtype=str)
-    except (OSError, pd.errors.ParserError) as e:
-        raise ScenarioError(path, "", f"cannot read booked list ({e})") from None
-    need = ["case_id", "service", "surgeon", "procedure", "patient_class", "day", "room",
-            "start", "booked_minutes"]
-    missing = [c for c in need if c not in df.columns]
-    if missing:
-        raise ScenarioError(path, missing[0], "required column is missing")
-    from twin.scenario import hhmm
+    """Electives from the scenario's booked list (validated by :mod:`twin.booked_list`)."""
+    from twin.booked_list import read_booked_list
 
-    by_service: dict[str, list[int]] = {}
-    for i, row in df.iterrows():
-        by_service.setdefault(row["service"], []).append(int(i))
-    for svc_id, rows in by_service.items():
-        try:
-            svc = scn.service(svc_id)
-        except StopIteration:
-            raise ScenarioError(path, f"row {rows[0] + 2}: service", f"unknown service {svc_id!r}") from None
-        procs, classes, sgs = [], [], []
-        for i in rows:
-            row = df.loc[i]
-            where = f"row {i + 2}"
-            p = next((q for q in svc.procedures if q.id == row["procedure"]), None)
-            if p is None:
-                raise ScenarioError(path, f"{where}: procedure", f"unknown procedure {row['procedure']!r}")
-            sg = next((s for s in scn.surgeons if s.id == row["surgeon"]), None)
-            if sg is None:
-                raise ScenarioError(path, f"{where}: surgeon", f"unknown surgeon {row['surgeon']!r}")
-            if row["patient_class"] not in PATIENT_CLASSES:
-                raise ScenarioError(path, f"{where}: patient_class", f"expected one of {PATIENT_CLASSES}")
-            if row["room"] not in {r.id for r in scn.rooms}:
-                raise ScenarioError(path, f"{where}: room", f"unknown room {row['room']!r}")
-            procs.append(p), classes.append(row["patient_class"]), sgs.append(sg)
-        truths, _ = _truths(scn, streams, svc_id, procs, classes, sgs, len(rows))
-        for j, i in enumerate(rows):
-            row = df.loc[i]
-            where = f"row {i + 2}"
-            try:
-                day, start, mins = int(row["day"]), hhmm(row["start"]), float(row["booked_minutes"])
-            except (TypeError, ValueError):
-                raise ScenarioError(path, f"{where}", "expected day (int), start 'HH:MM', booked_minutes (number)") from None
+    rows = read_booked_list(scn, base_dir)
+    for svc_id, grp in rows.groupby("service", sort=False):
+        svc = scn.service(str(svc_id))
+        procs = [next(q for q in svc.procedures if q.id == p) for p in grp["procedure"]]
+        sgs = [next(s for s in scn.surgeons if s.id == g) for g in grp["surgeon"]]
+        truths, _ = _truths(scn, streams, str(svc_id), procs, list(grp["patient_class"]), sgs, len(grp))
+        for j, row in enumerate(grp.itertuples(index=False)):
             p = procs[j]
-            week.cases[row["case_id"]] = Case(
-                id=row["case_id"], service=svc_id, surgeon=sgs[j].id, procedure=p.id,
-                patient_class=classes[j], priority="elective",
-                capability=p.capability or svc_id, trays=tuple(p.trays), crew=dict(p.crew),
-                booked_minutes=mins, booked_day=day, booked_room=row["room"],
-                booked_start=day * 1440 + start,
+            week.cases[row.case_id] = Case(
+                id=row.case_id, service=str(svc_id), surgeon=row.surgeon, procedure=p.id,
+                patient_class=row.patient_class, priority="elective",
+                capability=p.capability or str(svc_id), trays=tuple(p.trays), crew=dict(p.crew),
+                booked_minutes=float(row.booked_minutes), booked_day=int(row.day),
+                booked_room=row.room, booked_start=float(row.booked_start),
             )
-            week.truth[row["case_id"]] = truths[j]
+            week.truth[row.case_id] = truths[j]
     return []
 
 

@@ -36,6 +36,9 @@ class ScenarioError(Exception):
         where = f"{self.file}: {field}: " if field else f"{self.file}: "
         super().__init__(where + message)
 
+    def __reduce__(self):  # picklable, so worker processes can report it
+        return (ScenarioError, (self.file, self.field, self.message))
+
 
 def hhmm(value: str | int | float) -> int:
     """Minutes after midnight for ``"HH:MM"`` (ints are taken as minutes already)."""
@@ -364,12 +367,16 @@ class Scenario(_Frozen):
 # --- loading ---------------------------------------------------------------------------------
 
 
-def _merge(base: Any, over: Any) -> Any:
-    """Deep-merge ``over`` onto ``base`` (see module docstring for the rules)."""
+def _merge(base: Any, over: Any, removed: set[str] | None = None) -> Any:
+    """Deep-merge ``over`` onto ``base`` (see module docstring for the rules); ids removed
+    with ``remove: true`` are added to ``removed``. A distribution (a mapping with ``kind``)
+    is replaced whole, never merged."""
+    if isinstance(over, dict) and "kind" in over:
+        return over
     if isinstance(base, dict) and isinstance(over, dict):
         out = dict(base)
         for k, v in over.items():
-            out[k] = _merge(base[k], v) if k in base else v
+            out[k] = _merge(base[k], v, removed) if k in base else v
         return out
     if (
         isinstance(base, list)
@@ -381,10 +388,16 @@ def _merge(base: Any, over: Any) -> Any:
         for item in over:
             item = dict(item)
             remove = item.pop("remove", False)
+            if remove not in (True, False):
+                raise ValueError(f"[{item['id']}].remove: expected true or false")
             if item["id"] in index:
                 i = index[item["id"]]
-                out_list[i] = None if remove else _merge(out_list[i], item)  # type: ignore[call-overload]
-            elif not remove:
+                if remove and removed is not None:
+                    removed.add(item["id"])
+                out_list[i] = None if remove else _merge(out_list[i], item, removed)  # type: ignore[call-overload]
+            elif remove:
+                raise ValueError(f"[{item['id']}].remove: no item with this id to remove")
+            else:
                 index[item["id"]] = len(out_list)
                 out_list.append(item)
         return [x for x in out_list if x is not None]
@@ -422,8 +435,18 @@ def load_raw(path: str | Path, _seen: tuple[Path, ...] = ()) -> dict[str, Any]:
     ppath = (path.parent / parent).resolve()
     if ppath in _seen or ppath == path.resolve():
         raise ScenarioError(path, "extends", f"circular extends through {parent}")
+    if not ppath.is_file():
+        raise ScenarioError(path, "extends", f"file {parent} not found")
     base = load_raw(ppath, _seen + (path.resolve(),))
-    return _merge(base, data)
+    removed: set[str] = set()
+    try:
+        merged = _merge(base, data, removed)
+    except ValueError as e:
+        raise ScenarioError(path, "", str(e)) from None
+    if removed and isinstance(merged.get("blocks"), dict):
+        # a removed room takes its blocks with it
+        merged["blocks"] = {r: b for r, b in merged["blocks"].items() if r not in removed}
+    return merged
 
 
 def _loc(loc: tuple[Any, ...], data: Any) -> str:
@@ -462,8 +485,8 @@ def from_mapping(data: dict[str, Any], source: str | Path = "<scenario>") -> Sce
                 ["constant", "exponential", "lognormal", "gamma", "weibull", "normal",
                  "uniform", "triangular", "empirical"]
             )
-        elif err["type"] == "literal_error":
-            msg = msg.replace("Input should be", "expected")
+        elif err["type"] == "too_short":
+            msg = f"expected at least {err.get('ctx', {}).get('min_length', 1)} item(s)"
         else:
             msg = msg.replace("Input should be", "expected")
         raise ScenarioError(source, _loc(tuple(err["loc"]), data), msg) from None
@@ -475,8 +498,13 @@ def from_mapping(data: dict[str, Any], source: str | Path = "<scenario>") -> Sce
 
 
 def load_scenario(path: str | Path) -> Scenario:
-    """Load, merge (``extends``) and validate a scenario file."""
-    return from_mapping(load_raw(path), path)
+    """Load, merge (``extends``) and validate a scenario file (and its booked list, if any)."""
+    scn = from_mapping(load_raw(path), path)
+    if scn.booking.booked_list:
+        from twin.booked_list import read_booked_list
+
+        read_booked_list(scn, Path(path).parent)
+    return scn
 
 
 def check_references(scn: Scenario) -> list[tuple[str, str]]:
@@ -533,6 +561,9 @@ def check_references(scn: Scenario) -> list[tuple[str, str]]:
         for i, d in enumerate(room.downtime):
             if d.day >= scn.horizon_days:
                 out.append((f"rooms[{room.id}].downtime[{i}].day", "expected a day within the horizon"))
+    for i, o in enumerate(scn.spd.outages):
+        if o.day >= scn.horizon_days:
+            out.append((f"spd.outages[{i}].day", "expected a day within the horizon"))
     if scn.booking.booked_list is None and not any(s.electives_per_week for s in scn.services):
         pass  # add-ons only: a legal (if quiet) suite
     return out
