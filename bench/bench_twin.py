@@ -6,8 +6,8 @@
    with ``keep_events=True`` and ``keep_events=False`` (interleaved), after a warm-up:
    mean/median seconds per replication, replications per second, cases per replication.
 2. Breakdown of one replication: ``draw_week``, ``SuiteModel`` build, ``run``, ``log.frame()``,
-   ``cases_frame``, ``KpiContext.from_scenario``, ``compute_kpis``, ``room_day_table``,
-   ``service_table``, each timed with ``time.perf_counter`` over ``--reps`` replications.
+   ``cases_frame``, ``KpiContext.from_scenario``, ``measure`` (KPIs, room-day and service
+   tables from one preparation of the log), each timed with ``time.perf_counter`` over ``--reps`` replications.
 3. Cost per case against ``bench/minimal_model.py`` (the same realised weeks through rooms
    only): the twin's simulation (``SuiteModel`` build + run), the whole replication and the
    minimal model, interleaved in this process for ``--rounds`` rounds of ``--weeks`` weeks;
@@ -39,7 +39,7 @@ import simpy
 
 from policies import get_policy
 from twin.demand import Week, cases_frame, draw_week
-from twin.kpis import KpiContext, compute_kpis, room_day_table, service_table
+from twin.kpis import KpiContext, measure
 from twin.model import SuiteModel
 from twin.runner import run_replication
 from twin.scenario import Scenario, load_scenario
@@ -161,7 +161,7 @@ def bench_throughput(scn: Scenario, policy: str, seed: int, reps: int) -> dict:
 # --- 2. breakdown ------------------------------------------------------------------------
 
 STAGES = ("draw_week", "SuiteModel build", "SuiteModel run", "log.frame()", "cases_frame",
-          "KpiContext.from_scenario", "compute_kpis", "room_day_table", "service_table")
+          "KpiContext.from_scenario", "measure (KPIs + tables)")
 
 
 def bench_breakdown(scn: Scenario, policy: str, seed: int, reps: int) -> dict:
@@ -184,14 +184,10 @@ def bench_breakdown(scn: Scenario, policy: str, seed: int, reps: int) -> dict:
         t5 = pc()
         ctx = KpiContext.from_scenario(scn)
         t6 = pc()
-        kpis = compute_kpis(events, cases, ctx)
+        kpis, _room_days, _services = measure(events, cases, ctx)
         t7 = pc()
-        room_day_table(events, cases, ctx)
-        t8 = pc()
-        service_table(events, cases, ctx)
-        t9 = pc()
         for name, dt in zip(STAGES, (t1 - t0, t2 - t1, t3 - t2, t4 - t3, t5 - t4, t6 - t5,
-                                     t7 - t6, t8 - t7, t9 - t8), strict=True):
+                                     t7 - t6), strict=True):
             t[name].append(dt)
         n_cases.append(len(week.cases))
         n_events.append(len(events))

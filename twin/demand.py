@@ -9,6 +9,7 @@ uniforms). It then books electives into blocks the way a booking office does. Po
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -55,7 +56,8 @@ class Truth:
     pacu_los: float
     ward_los: float  # minutes in the inpatient bed (0 for outpatients)
     discharge_u: float
-    spd_u: tuple[float, ...]
+    spd_times: tuple[tuple[float, ...], ...]  # per tray: minutes of each reprocessing stage
+    transport: float  # minutes to carry the case's used trays to sterile processing
     u_duration: float = 0.5  # the uniform behind ``duration`` (for residual-life restarts)
 
 
@@ -77,15 +79,31 @@ def _choice(weights: np.ndarray, u: np.ndarray) -> np.ndarray:
     return np.minimum(np.searchsorted(cdf, u, side="right"), len(weights) - 1)
 
 
+@functools.lru_cache(maxsize=64)
+def _profile_cdf(profile: tuple[float, ...]) -> tuple[np.ndarray, np.ndarray]:
+    p = np.asarray(profile, dtype=float) / sum(profile)
+    return np.cumsum(p), p
+
+
 def _discharge_time(start: float, los_min: float, profile: list[float], u: float) -> float:
     """Discharge on the day ``start + los`` falls on, at an hour drawn from ``profile``."""
     day = math.floor((start + los_min) / 1440)
-    p = np.asarray(profile, dtype=float)
-    cdf = np.cumsum(p) / p.sum()
+    cdf, p = _profile_cdf(tuple(profile))
     h = int(min(np.searchsorted(cdf, u, side="right"), 23))
-    frac = (u - (cdf[h - 1] if h else 0.0)) / max(p[h] / p.sum(), 1e-12)
+    frac = (u - (cdf[h - 1] if h else 0.0)) / max(p[h], 1e-12)
     t = day * 1440 + (h + min(max(frac, 0.0), 0.999)) * 60
     return t if t > start + 60 else t + 1440
+
+
+def _by_group(keys: list, u: np.ndarray, sample) -> np.ndarray:
+    """``sample(key, u[idx])`` evaluated once per distinct key, vectorised over its cases."""
+    out = np.empty(len(keys))
+    groups: dict[int, tuple[object, list[int]]] = {}
+    for i, k in enumerate(keys):
+        groups.setdefault(id(k), (k, []))[1].append(i)
+    for k, idx in groups.values():
+        out[idx] = sample(k, u[idx])
+    return out
 
 
 def _truths(scn: Scenario, streams: Streams, key: str, procs: list, classes: list[str],
@@ -98,39 +116,42 @@ def _truths(scn: Scenario, streams: Streams, key: str, procs: list, classes: lis
     u_can = streams.rng("cancellations", key).random(n)
     u_pacu = streams.rng("pacu_los", key).random(n)
     u_los = streams.rng("inpatient_los", key).random((n, 2))
-    r_spd = streams.rng("spd_cycles", key)
-    out: list[Truth] = []
-    natural = np.empty(n)
+    ntrays = [len(p.trays) for p in procs]
+    u_spd = streams.rng("spd_cycles", key).random(sum(ntrays))
+
+    natural = _by_group(procs, u_dur, lambda p, u: p.duration.ppf(u))
+    natural *= np.array([sg.speed for sg in surgeons])
+    dur = np.maximum(natural * st.duration_factor, 5.0)
+    pre, post = scn.phases.pre.ppf(u_ph[:, 0]), scn.phases.post.ppf(u_ph[:, 1])
+    both = pre + post
+    shrink = np.where(both > 0.7 * dur, 0.7 * dur / np.maximum(both, 1e-12), 1.0)
+    pre, post = pre * shrink, post * shrink
+    turnover = scn.turnover.ppf(u_turn) * st.turnover_factor
+    cancel = u_can < (0.0 if key == "addons" else
+                      min(scn.service(key).cancellation_rate * st.cancellation_factor, 1.0))
+    los = scn.pacu.los
+    pacu = _by_group(classes, u_pacu, lambda c, u: los[c].ppf(u) if c in los else np.full(len(u), 60.0))
+    units = {"icu": scn.beds.icu, "inpatient": scn.beds.ward}
+    ward = _by_group(classes, u_los[:, 0], lambda c, u: (
+        np.maximum(units[c].surgical_los_days.ppf(u) * 1440, 240.0) if c in units else np.zeros(len(u))))
+    stages = scn.spd.stages
+    cycles = np.column_stack([s.cycle.ppf(u_spd) for s in stages]) if stages and len(u_spd) else \
+        np.zeros((len(u_spd), len(stages)))
+    starts = np.concatenate([[0], np.cumsum(ntrays)])
+    first = np.minimum(starts[:-1], max(len(u_spd) - 1, 0))  # a case's first tray
+    transport = scn.spd.transport.ppf(u_spd[first]) if len(u_spd) else np.zeros(n)
+    out = []
     for i in range(n):
-        p, cls, sg = procs[i], classes[i], surgeons[i]
-        base = float(p.duration.ppf(u_dur[i])) * sg.speed
-        natural[i] = base
-        dur = max(base * st.duration_factor, 5.0)
-        pre = float(scn.phases.pre.ppf(u_ph[i, 0]))
-        post = float(scn.phases.post.ppf(u_ph[i, 1]))
-        if pre + post > 0.7 * dur:
-            k = 0.7 * dur / (pre + post)
-            pre, post = pre * k, post * k
-        unit = scn.beds.icu if cls == "icu" else scn.beds.ward
-        ward = float(unit.surgical_los_days.ppf(u_los[i, 0])) * 1440 if cls != "outpatient" else 0.0
+        a, b = starts[i], starts[i + 1]
         out.append(Truth(
-            duration=dur, pre=pre, post=post,
-            turnover=float(scn.turnover.ppf(u_turn[i])) * st.turnover_factor,
-            cancel=False, pacu_los=float(scn.pacu.los[cls].ppf(u_pacu[i])) if cls in scn.pacu.los
-            else 60.0,
-            ward_los=max(ward, 240.0) if cls != "outpatient" else 0.0,
-            discharge_u=float(u_los[i, 1]),
-            spd_u=tuple(r_spd.random(len(p.trays)).tolist()),
+            duration=float(dur[i]), pre=float(pre[i]), post=float(post[i]),
+            turnover=float(turnover[i]), cancel=bool(cancel[i]), pacu_los=float(pacu[i]),
+            ward_los=float(ward[i]), discharge_u=float(u_los[i, 1]),
+            spd_times=tuple(tuple(row) for row in cycles[a:b].tolist()),
+            transport=float(transport[i]) if b > a else 0.0,
             u_duration=float(u_dur[i]),
         ))
-        out[-1].cancel = bool(u_can[i] < _cancel_p(scn, p, key))
     return out, natural
-
-
-def _cancel_p(scn: Scenario, proc, key: str) -> float:
-    if key == "addons":
-        return 0.0
-    return min(scn.service(key).cancellation_rate * scn.stress.cancellation_factor, 1.0)
 
 
 def _booked(scn: Scenario, natural: float, median: float) -> float:
@@ -234,45 +255,48 @@ def _exogenous(scn: Scenario, streams: Streams, week: Week) -> None:
     H = scn.horizon_days
     for room in scn.rooms:
         u = streams.rng("first_case_delay", room.id).random(H)
+        delays = scn.first_case_delay.ppf(u) * scn.stress.first_case_delay_factor
         for d in range(H):
-            week.first_case_delay[(room.id, d)] = (
-                float(scn.first_case_delay.ppf(u[d])) * scn.stress.first_case_delay_factor
-            )
+            week.first_case_delay[(room.id, d)] = float(delays[d])
         rd = scn.random_downtime
         if rd.rate_per_day > 0 and rd.duration is not None:
             r = streams.rng("random_downtime", room.id)
             for d in range(H):
-                w = room.hours.get(scn.weekday(d))
+                w = room.hours.get(scn.weekday(d))  # type: ignore[call-overload]
                 k = int(r.poisson(rd.rate_per_day))
                 us = r.random((k, 2))
-                if w is None:
+                if w is None or k == 0:
                     continue
-                for j in range(k):
-                    start = d * 1440 + w.start + us[j, 0] * w.minutes
-                    week.random_downtime.append((room.id, start, start + float(rd.duration.ppf(us[j, 1]))))
+                starts = d * 1440 + w.start + us[:, 0] * w.minutes
+                ends = starts + rd.duration.ppf(us[:, 1])
+                week.random_downtime.extend((room.id, float(a), float(b))
+                                            for a, b in zip(starts, ends, strict=True))
     surgical = surgical_census(scn)
     for name, unit in (("ward", scn.beds.ward), ("icu", scn.beds.icu)):
         r = streams.rng("background_beds", name)
         occupied = int(round(unit.baseline_occupancy * unit.capacity))
         mean_los = unit.background_los_days.mean * 1440
-        stays: list[tuple[float, float]] = []
-        # patients already in bed: remaining stay ~ uniform share of a length-biased stay
-        for _ in range(occupied):
-            u = r.random(3)
-            los = float(unit.background_los_days.ppf(u[0])) * 1440
-            start = -u[1] * los
-            stays.append((start, _discharge_time(start, los, unit.discharge_profile, u[2])))
+        # patients already in bed: a uniform share of their stay has passed
+        u0 = r.random((occupied, 3))
+        los0 = unit.background_los_days.ppf(u0[:, 0]) * 1440
+        start0 = -u0[:, 1] * los0
         # Little's law, L = lambda W: other admissions keep the census at baseline together
         # with the suite's own expected inpatients
         other = max(occupied - surgical[name], 0.0)
         rate = other / mean_los if mean_los > 0 else 0.0
+        arrivals: list[float] = []
         t = r.exponential(1 / rate) if rate > 0 else math.inf
         while t < H * 1440:
-            u = r.random(2)
-            los = float(unit.background_los_days.ppf(u[0])) * 1440
-            stays.append((t, _discharge_time(t, los, unit.discharge_profile, u[1])))
+            arrivals.append(t)
             t += r.exponential(1 / rate)
-        week.background[name] = stays
+        u1 = r.random((len(arrivals), 2))
+        starts = np.concatenate([start0, arrivals])
+        los = np.concatenate([los0, unit.background_los_days.ppf(u1[:, 0]) * 1440])
+        us = np.concatenate([u0[:, 2], u1[:, 1]])
+        week.background[name] = [
+            (float(a), _discharge_time(float(a), float(b), unit.discharge_profile, float(c)))
+            for a, b, c in zip(starts, los, us, strict=True)
+        ]
 
 
 def surgical_census(scn: Scenario) -> dict[str, float]:

@@ -352,7 +352,10 @@ def _first_cases(p: _Prep) -> tuple[np.ndarray, np.ndarray]:
 def room_day_table(events: pd.DataFrame, cases: pd.DataFrame, ctx: KpiContext) -> pd.DataFrame:
     """One row per room-day (staffed, or with in-room time): staffed, used (within staffed) and
     overtime minutes, cases started, and how late the first planned case came in."""
-    p = _prepare(events, cases, ctx)
+    return _room_days(_prepare(events, cases, ctx))
+
+
+def _room_days(p: _Prep) -> pd.DataFrame:
     late = np.full(len(p.keys), _NAN)
     fkey, delay = _first_cases(p)
     late[np.searchsorted(p.keys, fkey)] = np.maximum(delay, 0.0)
@@ -506,10 +509,20 @@ def _surgeon_idle(c: dict[str, np.ndarray]) -> float:
     return float(gap[same].sum())
 
 
+def measure(events: pd.DataFrame, cases: pd.DataFrame, ctx: KpiContext
+            ) -> tuple[dict[str, float], pd.DataFrame, pd.DataFrame]:
+    """KPIs, room-day table and service table of one log, preparing the log only once."""
+    p = _prepare(events, cases, ctx)
+    return _kpis(p, ctx), _room_days(p), pd.DataFrame(_services(p, ctx))
+
+
 def compute_kpis(events: pd.DataFrame, cases: pd.DataFrame, ctx: KpiContext) -> dict[str, float]:
     """All KPIs of one replication (or one real period) as floats, in registry order (NaN where
     the log lacks the data)."""
-    p = _prepare(events, cases, ctx)
+    return _kpis(_prepare(events, cases, ctx), ctx)
+
+
+def _kpis(p: _Prep, ctx: KpiContext) -> dict[str, float]:
     c = p.c
     n = len(c["case_id"])
     k: dict[str, float] = {}

@@ -116,8 +116,6 @@ class SuiteModel:
             [(o.day * 1440 + o.start, o.day * 1440 + o.end, -o.machines)
              for o in scn.spd.outages if o.stage == s.name], s.machines) for s in stages}
         self.spd = SpdLine(env, log, [(s.name, s.batch) for s in stages], sched,
-                           lambda i, u: float(stages[i].cycle.ppf(u)),
-                           lambda u: float(scn.spd.transport.ppf(u)),
                            lambda t: self.trays.release({t: 1}))
 
     def _at(self, t: float, fn, *args) -> None:
@@ -387,7 +385,7 @@ class SuiteModel:
     def trays_used(self, cid: str) -> None:
         """Send a case's trays to sterile processing."""
         c, tr = self.week.cases[cid], self.week.truth[cid]
-        self.spd.submit(list(zip(c.trays, tr.spd_u, strict=True)))
+        self.spd.submit(list(zip(c.trays, tr.spd_times, strict=True)), tr.transport)
 
     def _recover(self, cid: str, los: float, boarding: bool = False, in_pacu: bool = True):
         """PACU stay, then (inpatients) a ward or ICU bed; overflow patients recover outside."""

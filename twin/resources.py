@@ -141,8 +141,9 @@ def daily_schedule(
 class SpdLine:
     """Sterile processing: trays queue per stage, machines run cycles of up to ``batch`` trays.
 
-    ``cycle_time(stage_index, tray_uniform)`` returns a cycle's minutes; ``on_done(tray_type)`` is
-    called when a tray is back in inventory. Machine outages are given as capacity schedules.
+    A tray travels as ``(type, stage_minutes)``; a cycle lasts the stage minutes of the first
+    tray loaded. ``on_done(tray_type)`` is called when a tray is back in inventory. Machine
+    outages are given as capacity schedules.
     """
 
     def __init__(
@@ -151,16 +152,15 @@ class SpdLine:
         log: EventLog,
         stages: Sequence[tuple[str, int]],
         machine_schedules: Mapping[str, Sequence[tuple[float, int]]],
-        cycle_time: Callable[[int, float], float],
-        transport: Callable[[float], float],
         on_done: Callable[[str], None],
     ) -> None:
         self.env, self.log = env, log
         self.names = [name for name, _ in stages]
         self.batch = [b for _, b in stages]
-        self.queue: list[list[tuple[str, float]]] = [[] for _ in stages]
+        self.queue: list[list[tuple[str, Sequence[float]]]] = [[] for _ in stages]
         self.machines = Pool(env, log, "spd:", machine_schedules)
-        self.cycle_time, self.transport, self.on_done = cycle_time, transport, on_done
+        self._one = [{name: 1} for name in self.names]
+        self.on_done = on_done
         for index, name in enumerate(self.names):
             # serve waiting trays whenever a machine comes back from an outage
             for when, _cap in machine_schedules[name]:
@@ -169,33 +169,29 @@ class SpdLine:
                         lambda _e, i=index: self._serve(i)
                     )
 
-    def submit(self, trays: Sequence[tuple[str, float]]) -> None:
-        """Send used trays ``(type, uniform)`` to the line (after transport)."""
-        if not trays:
-            return
-        delay = self.transport(trays[0][1])
-        ev = self.env.timeout(delay)
-        ev.callbacks.append(lambda _e: self._arrive(0, list(trays)))
+    def submit(self, trays: Sequence[tuple[str, Sequence[float]]], transport: float) -> None:
+        """Send used trays ``(type, stage minutes)`` to the line, arriving after ``transport``."""
+        if trays:
+            self.env.timeout(transport).callbacks.append(lambda _e: self._arrive(0, list(trays)))
 
-    def _arrive(self, stage: int, trays: list[tuple[str, float]]) -> None:
+    def _arrive(self, stage: int, trays: list[tuple[str, Sequence[float]]]) -> None:
         if stage == len(self.names):
-            for tray_type, _u in trays:
+            for tray_type, _t in trays:
                 self.on_done(tray_type)
             return
         self.queue[stage].extend(trays)
         self._serve(stage)
 
     def _serve(self, stage: int) -> None:
-        name = self.names[stage]
         q = self.queue[stage]
-        while q and self.machines.try_acquire({name: 1}):
-            load, self.queue[stage] = q[: self.batch[stage]], q[self.batch[stage]:]
-            q = self.queue[stage]
-            minutes = self.cycle_time(stage, load[0][1])
-            ev = self.env.timeout(minutes)
+        size = self.batch[stage]
+        while q and self.machines.try_acquire(self._one[stage]):
+            load, q = q[:size], q[size:]
+            self.queue[stage] = q
+            ev = self.env.timeout(load[0][1][stage])
             ev.callbacks.append(lambda _e, s=stage, b=load: self._finish(s, b))
 
-    def _finish(self, stage: int, load: list[tuple[str, float]]) -> None:
-        self.machines.release({self.names[stage]: 1})
+    def _finish(self, stage: int, load: list[tuple[str, Sequence[float]]]) -> None:
+        self.machines.release(self._one[stage])
         self._serve(stage)
         self._arrive(stage + 1, load)

@@ -8,6 +8,7 @@ so results are identical whatever the batch size, worker count or finishing orde
 
 from __future__ import annotations
 
+import gc
 import os
 import tempfile
 from collections.abc import Callable
@@ -19,7 +20,7 @@ import pandas as pd
 
 from twin.demand import cases_frame, draw_week
 from twin.events import empty_events
-from twin.kpis import KpiContext, compute_kpis, room_day_table, service_table
+from twin.kpis import KpiContext, measure
 from twin.model import SuiteModel
 from twin.scenario import Scenario
 from twin.snapshot import SuiteSnapshot
@@ -91,20 +92,21 @@ def run_replication(scn: Scenario, policy: str, seed: int, rep: int, *,
     model.run()
     events = model.log.frame()
     cases = cases_frame(week)
-    ctx = KpiContext.from_scenario(scn)
+    kpis, room_days, services = measure(events, cases, KpiContext.from_scenario(scn))
     return RepOutput(
         rep=rep,
-        kpis=compute_kpis(events, cases, ctx),
+        kpis=kpis,
         events=events if keep_events else empty_events(),
         cases=cases if keep_events else cases.iloc[0:0],
-        room_days=room_day_table(events, cases, ctx),
-        services=service_table(events, cases, ctx),
+        room_days=room_days,
+        services=services,
     )
 
 
 def run_batch(scn: Scenario, policy: str, seed: int, reps: range, keep_events: bool = True,
               base_dir: Path | None = None) -> list[RepOutput]:
     """Run a contiguous range of replications in this process."""
+    gc.freeze()  # long-lived objects (modules, scenario) leave the collector's scans
     return [run_replication(scn, policy, seed, r, keep_events=keep_events, base_dir=base_dir)
             for r in reps]
 
