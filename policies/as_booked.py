@@ -1,7 +1,8 @@
 """``as-booked``: run the booking office's schedule unchanged.
 
 Each day's electives run in their booked room, order and start; add-ons (urgent and emergent)
-go to the first free room with the right capability, ahead of that room's electives and behind
+go to the first free room with the right capability — the staffed room whose booked work ends
+soonest (after hours: the on-call room) — ahead of that room's remaining electives and behind
 add-ons already waiting there (first come, first served). Nothing moves when a room runs long
 or goes down: its cases wait for it.
 """

@@ -9,8 +9,10 @@ room and the day of its ``in_room``; the planned start (value of the last ``sche
 the cases frame ``booked_start``, read as a minute of ``booked_day`` when below 1440 on a later
 day) is an absolute minute. Choices where the definitions leave room:
 
-* overtime P90/max run over the staffed room-days only (a case in an unstaffed room-day adds to
-  ``overtime_minutes`` and ``cases_run_over`` but not to that distribution);
+* in-room minutes outside the room's staffed windows are split in two: *overtime* (run-over)
+  belongs to cases that overlap a staffed window — the day ran long; *after-hours* minutes
+  belong to cases that lie wholly outside every staffed window — on-call emergency work.
+  Overtime P90/max run over the staffed room-days only; the cost of overtime prices both;
 * the first case of a room-day is the earliest case *with a planned start* (an unplanned add-on
   that goes first is skipped);
 * hold, boarding and tray sums count only cases that need them (reached the OR / PACU as an
@@ -52,7 +54,8 @@ def _staff_def(role: str) -> KpiDef:
 
 KPIS: dict[str, KpiDef] = {
     "utilisation": KpiDef("OR utilisation (staffed)", "fraction", "higher"),
-    "overtime_minutes": KpiDef("OR overtime", "min", "lower"),
+    "overtime_minutes": KpiDef("OR overtime (run-over)", "min", "lower"),
+    "after_hours_minutes": KpiDef("After-hours OR time", "min", "lower"),
     "overtime_p90_room_day": KpiDef("Overtime P90 per room-day", "min", "lower"),
     "overtime_max_room_day": KpiDef("Overtime max per room-day", "min", "lower"),
     **{f"staff_overtime_{r}": _staff_def(r) for r in ROLES},
@@ -265,7 +268,8 @@ class _Prep:
     t_in: np.ndarray          # in_room per case
     dur: np.ndarray           # in-room minutes (NaN when in or out is missing)
     within: np.ndarray        # in-room minutes inside a staffed window of the case's room
-    over: np.ndarray          # dur - within
+    over: np.ndarray          # run-over: dur - within, for cases overlapping a staffed window
+    after: np.ndarray         # after-hours: dur, for cases wholly outside staffed windows
     rd_key: np.ndarray        # room-day key of each case (-1 when it never got in room)
     keys: np.ndarray          # sorted unique keys of all room-days (staffed or used)
     staffed_key: np.ndarray   # sorted unique keys of staffed room-days
@@ -328,7 +332,10 @@ def _prepare(events: pd.DataFrame, cases: pd.DataFrame, ctx: KpiContext) -> _Pre
     rd_close = np.full(len(keys), -np.inf)
     np.maximum.at(rd_close, pos, w_close)
     rd_close[np.isinf(rd_close)] = _NAN
-    return _Prep(log, c, t_in, dur, within, dur - within, rd_key, keys, staffed_key, rd_staffed,
+    inside = within > 1e-9
+    over = np.where(inside, dur - within, np.where(ok, 0.0, _NAN))
+    after = np.where(ok & ~inside, dur, np.where(ok, 0.0, _NAN))
+    return _Prep(log, c, t_in, dur, within, over, after, rd_key, keys, staffed_key, rd_staffed,
                  rd_close, float(lens.sum()), np.asarray(names, object), day0, ndays)
 
 
@@ -365,6 +372,7 @@ def _room_days(p: _Prep) -> pd.DataFrame:
         "staffed_minutes": p.rd_staffed,
         "used_minutes": _rd_sum(p, p.within),
         "overtime_minutes": _rd_sum(p, p.over),
+        "after_hours_minutes": _rd_sum(p, p.after),
         "cases": _rd_sum(p, np.ones(len(p.rd_key))).astype(np.int64),
         "first_case_late_minutes": late,
     })
@@ -529,6 +537,8 @@ def _kpis(p: _Prep, ctx: KpiContext) -> dict[str, float]:
     used, over = float(np.nansum(p.within)), float(np.nansum(p.over))
     k["utilisation"] = used / p.staffed_total if p.staffed_total > 0 else _NAN
     k["overtime_minutes"] = over
+    after = float(np.nansum(p.after))
+    k["after_hours_minutes"] = after
     rd_over = _rd_sum(p, p.over)[np.searchsorted(p.keys, p.staffed_key)]
     k["overtime_p90_room_day"] = _pct(rd_over, 90)
     k["overtime_max_room_day"] = float(rd_over.max()) if len(rd_over) else _NAN
@@ -587,7 +597,7 @@ def _kpis(p: _Prep, ctx: KpiContext) -> dict[str, float]:
     idle = p.staffed_total - used
     k["idle_minutes"] = idle
     k["cost_idle"] = idle * ctx.idle_cost_per_min
-    k["cost_overtime"] = over * ctx.overtime_cost_per_min
+    k["cost_overtime"] = (over + after) * ctx.overtime_cost_per_min
     k["cost_total"] = k["cost_idle"] + k["cost_overtime"]
 
     svc = _services(p, ctx)

@@ -81,15 +81,17 @@ class SuiteModel:
     def rooms(self) -> dict[str, RoomStatus]:
         """Every room's status now; expected free times use booked minutes only."""
         now, out = self.env.now, {}
+        cases = self.week.cases
         for rid, (state, cid, since, free) in self.state.items():
             w = self._window_at(rid, now)
-            ahead = sum(self.week.cases[q].booked_minutes + self.T
-                        for q in self.queue[rid] if self.week.cases[q].is_addon)
+            q = self.queue[rid]
+            addons = sum(cases[x].booked_minutes + self.T for x in q if cases[x].is_addon)
+            rest = sum(cases[x].booked_minutes + self.T for x in q)
             st = "down" if self.down[rid] else state
             if st == "idle" and not (w and w[0] <= now < w[1]):
                 st = "closed"
-            out[rid] = RoomStatus(rid, st, cid, since, max(free, now) + ahead,
-                                  tuple(self.queue[rid]), w[0] if w else None,
+            out[rid] = RoomStatus(rid, st, cid, since, max(free, now) + addons,
+                                  max(free, now) + rest, tuple(q), w[0] if w else None,
                                   w[1] if w else None)
         return out
 

@@ -46,7 +46,8 @@ class RoomStatus:
     state: Literal["idle", "in_case", "turnover", "down", "closed"]
     case_id: str | None
     since: float  # when the current state began
-    expected_free: float  # from booked minutes and the planned turnover, never true durations
+    expected_free: float  # end of the current case and queued add-ons (booked minutes + turnover)
+    expected_done: float  # end of everything queued, electives too (booked minutes + turnover)
     queue: tuple[str, ...]  # not-yet-started cases, in order
     staffed_from: float | None  # today's staffed window (the one now or next), None if none
     staffed_until: float | None
@@ -115,8 +116,8 @@ def capable_rooms(view: SuiteView, case: Case) -> list[str]:
 
 
 def first_free_room(view: SuiteView, case: Case) -> str:
-    """The capable room free soonest, preferring rooms staffed now, then on-call rooms
-    (ties: scenario order)."""
+    """The capable room whose booked work ends soonest, preferring rooms staffed now, then
+    on-call rooms (ties: scenario order). Booked minutes only, never true durations."""
     rooms = view.rooms()
     now = view.now
     on_call = {r.id for r in view.scenario.rooms if r.on_call}
@@ -124,7 +125,7 @@ def first_free_room(view: SuiteView, case: Case) -> str:
     for rid in capable_rooms(view, case):
         st = rooms[rid]
         staffed = st.staffed_at(now)
-        k = (0 if staffed else 1 if rid in on_call else 2, max(st.expected_free, now))
+        k = (0 if staffed else 1 if rid in on_call else 2, max(st.expected_done, now))
         if k < key:
             best, key = rid, k
     if best is None:
