@@ -5,6 +5,7 @@ day with room for the booked minutes plus a planned turnover; one surgeon per ro
 time that a service leaves unused is released ``release_days`` before the day: a case booked
 later than that (its lead time is shorter) may take it, as may any case in unblocked (open) time.
 Cases that fit nowhere in the horizon stay unbooked (the model reports them as not started).
+Rooms marked ``addon_only`` are never booked.
 """
 
 from __future__ import annotations
@@ -51,7 +52,7 @@ def slots(scn: Scenario) -> list[Slot]:
         wd = scn.weekday(d)
         for room in scn.rooms:
             w = room.hours.get(wd)  # type: ignore[call-overload]
-            if w is None:
+            if w is None or room.addon_only:
                 continue
             b = scn.blocks.get(room.id, {}).get(wd)  # type: ignore[call-overload]
             out.append(Slot(room.id, d, d * 1440 + w.start, d * 1440 + w.end,

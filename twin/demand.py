@@ -232,9 +232,8 @@ def _addons(scn: Scenario, streams: Streams, week: Week) -> None:
         w = np.array([p.patient_class[c] for c in names])
         cls = names[int(_choice(w, mix[i:i + 1, 3])[0])]
         cls = "inpatient" if cls == "outpatient" else cls  # add-ons are admitted
-        day = int(times[i] // 1440)
-        on_call = sorted((s for s in scn.surgeons if s.service == svc.id), key=lambda s: s.id)
-        procs.append(p), classes.append(cls), svcs.append(svc), sgs.append(on_call[day % len(on_call)])
+        procs.append(p), classes.append(cls), svcs.append(svc)
+        sgs.append(on_call_surgeon(scn, svc.id, int(times[i] // 1440)))
     truths, natural = _truths(scn, streams, "addons", procs, classes, sgs, n)
     for i in range(n):
         cid = f"addon-{i + 1:04d}"
@@ -248,6 +247,14 @@ def _addons(scn: Scenario, streams: Streams, week: Week) -> None:
             booked_day=int(times[i] // 1440),
         )
         week.truth[cid] = truths[i]
+
+
+def on_call_surgeon(scn: Scenario, service: str, day: int):
+    """The service's on-call surgeon on ``day``: a rota over its surgeons who have no elective
+    block that weekday (all its surgeons if every one has)."""
+    team = sorted((s for s in scn.surgeons if s.service == service), key=lambda s: s.id)
+    free = [s for s in team if scn.weekday(day) not in s.block_days] or team
+    return free[day % len(free)]
 
 
 def _exogenous(scn: Scenario, streams: Streams, week: Week) -> None:

@@ -56,6 +56,7 @@ KPIS: dict[str, KpiDef] = {
     "utilisation": KpiDef("OR utilisation (staffed)", "fraction", "higher"),
     "overtime_minutes": KpiDef("OR overtime (run-over)", "min", "lower"),
     "after_hours_minutes": KpiDef("After-hours OR time", "min", "lower"),
+    "out_of_hours_minutes": KpiDef("OR time outside staffed hours", "min", "lower"),
     "overtime_p90_room_day": KpiDef("Overtime P90 per room-day", "min", "lower"),
     "overtime_max_room_day": KpiDef("Overtime max per room-day", "min", "lower"),
     **{f"staff_overtime_{r}": _staff_def(r) for r in ROLES},
@@ -539,6 +540,7 @@ def _kpis(p: _Prep, ctx: KpiContext) -> dict[str, float]:
     k["overtime_minutes"] = over
     after = float(np.nansum(p.after))
     k["after_hours_minutes"] = after
+    k["out_of_hours_minutes"] = over + after
     rd_over = _rd_sum(p, p.over)[np.searchsorted(p.keys, p.staffed_key)]
     k["overtime_p90_room_day"] = _pct(rd_over, 90)
     k["overtime_max_room_day"] = float(rd_over.max()) if len(rd_over) else _NAN

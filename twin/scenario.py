@@ -109,6 +109,7 @@ class Room(_Frozen):
     hours: dict[Weekday, Window]
     downtime: list[Downtime] = []
     on_call: bool = Field(False, description="takes add-ons when no capable room is staffed")
+    addon_only: bool = Field(False, description="kept free of electives for add-ons")
 
 
 class Block(_Frozen):
@@ -519,6 +520,8 @@ def check_references(scn: Scenario) -> list[tuple[str, str]]:
             out.append((what, f"duplicate id {sorted(dup)[0]!r}"))
     caps = {c for r in scn.rooms for c in r.capabilities}
     for room, days in scn.blocks.items():
+        if room in room_ids and scn.room(room).addon_only and days:
+            out.append((f"blocks.{room}", "an addon_only room cannot hold blocks"))
         if room not in room_ids:
             out.append((f"blocks.{room}", f"unknown room (expected one of {room_ids})"))
         for day, b in days.items():
