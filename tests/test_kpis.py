@@ -74,14 +74,18 @@ def test_utilisation_overtime_and_costs(straddle) -> None:
     k = compute_kpis(*straddle)
     # within staffed: A 120, B 60 (of 120, straddles 16:00), D 0, E 50; C is in an unstaffed room
     assert k["utilisation"] == pytest.approx(230 / 960)
-    assert k["overtime_minutes"] == pytest.approx(60 + 100 + 40 + 60)
+    # run-over (cases overlapping a window): B 60 after 16:00, E 40 past midnight of day 1
+    assert k["overtime_minutes"] == pytest.approx(60 + 40)
+    # after-hours (wholly outside every window): D 100 at night, C 60 in a room never staffed
+    assert k["after_hours_minutes"] == pytest.approx(100 + 60)
+    assert k["out_of_hours_minutes"] == pytest.approx(260)
     assert k["idle_minutes"] == pytest.approx(960 - 230)
     assert k["cost_idle"] == pytest.approx(730 * 2.0)
-    assert k["cost_overtime"] == pytest.approx(260 * 3.0)
+    assert k["cost_overtime"] == pytest.approx(260 * 3.0)  # prices run-over and after-hours
     assert k["cost_total"] == pytest.approx(730 * 2.0 + 260 * 3.0)
-    # staffed room-days: OR1 day 0 = 60 + 100 (D runs past midnight, charged to day 0), day 1 = 40
-    assert k["overtime_max_room_day"] == pytest.approx(160)
-    assert k["overtime_p90_room_day"] == pytest.approx(40 + 0.9 * 120)
+    # staffed room-days, run-over only: OR1 day 0 = 60 (D is after-hours), day 1 = 40
+    assert k["overtime_max_room_day"] == pytest.approx(60)
+    assert k["overtime_p90_room_day"] == pytest.approx(40 + 0.9 * 20)
     # B, D, E end after close; C has no staffed window at all
     assert k["cases_run_over"] == 4
     assert k["cases_completed"] == 5
@@ -89,12 +93,45 @@ def test_utilisation_overtime_and_costs(straddle) -> None:
 
 def test_room_day_table(straddle) -> None:
     rd = room_day_table(*straddle).set_index(["room", "day"])
-    assert list(rd.columns) == ["staffed_minutes", "used_minutes", "overtime_minutes", "cases",
-                                "first_case_late_minutes"]
-    assert rd.loc[("OR1", 0)].tolist()[:4] == pytest.approx([480, 180, 160, 3])
-    assert rd.loc[("OR1", 1)].tolist()[:4] == pytest.approx([480, 50, 40, 1])
-    assert rd.loc[("OR2", 0)].tolist()[:4] == pytest.approx([0, 0, 60, 1])
+    assert list(rd.columns) == ["staffed_minutes", "used_minutes", "overtime_minutes",
+                                "after_hours_minutes", "cases", "first_case_late_minutes"]
+    # OR1 day 0: A, B and D (runs past midnight, charged to day 0); D is after-hours, not run-over
+    assert rd.loc[("OR1", 0)].tolist()[:5] == pytest.approx([480, 180, 60, 100, 3])
+    assert rd.loc[("OR1", 1)].tolist()[:5] == pytest.approx([480, 50, 40, 0, 1])
+    assert rd.loc[("OR2", 0)].tolist()[:5] == pytest.approx([0, 0, 0, 60, 1])
     assert rd["first_case_late_minutes"].isna().all()  # nothing was planned
+
+
+def test_run_over_versus_after_hours() -> None:
+    # OR1 staffed 08:00-16:00 on days 0 and 1; OR2 only on day 0
+    ctx = ctx_of(OR1_2DAYS + [("OR2", 0, 480.0, 960.0)], overtime_cost_per_min=5.0)
+    rows = (case_rows("run", "OR2", 900, 1000)       # straddles OR2's 16:00 close: 60 in, 40 out
+            + case_rows("night", "OR1", 1380, 1470)  # 23:00-00:30, OR1 closed: all 90 after-hours
+            + case_rows("off", "OR2", 2000, 2100))   # day 1, OR2 not staffed that day: 100
+    cases = cases_of(*({"case_id": c} for c in ("run", "night", "off")))
+    ev = to_frame(rows)
+    k = compute_kpis(ev, cases, ctx)
+    assert k["overtime_minutes"] == pytest.approx(40)
+    assert k["after_hours_minutes"] == pytest.approx(90 + 100)
+    assert k["out_of_hours_minutes"] == pytest.approx(40 + 190)
+    assert k["cost_overtime"] == pytest.approx(230 * 5.0)
+    assert k["utilisation"] == pytest.approx(60 / (3 * 480))
+    assert k["cost_total"] == pytest.approx((1440 - 60) * 2.0 + 230 * 5.0)
+    # per staffed room-day run-over: OR1 d0 0, OR1 d1 0, OR2 d0 40 (OR2 d1 is not staffed)
+    assert k["overtime_max_room_day"] == pytest.approx(40)
+    assert k["overtime_p90_room_day"] == pytest.approx(0.8 * 40)
+
+    rd = room_day_table(ev, cases, ctx)
+    cols = ["room", "day", "staffed_minutes", "used_minutes", "overtime_minutes",
+            "after_hours_minutes", "cases"]
+    assert rd[cols].values.tolist() == [
+        ["OR1", 0, 480, 0, 0, 90, 1],   # the night case crosses midnight: charged to day 0
+        ["OR1", 1, 480, 0, 0, 0, 0],
+        ["OR2", 0, 480, 60, 40, 0, 1],
+        ["OR2", 1, 0, 0, 0, 100, 1],
+    ]
+    assert rd["overtime_minutes"].sum() == k["overtime_minutes"]
+    assert rd["after_hours_minutes"].sum() == k["after_hours_minutes"]
 
 
 def test_case_table_pivot() -> None:
@@ -238,8 +275,9 @@ def test_cancellation_and_fairness(services_log) -> None:
     assert k["fair_cancel_rate_gap"] == pytest.approx(0.25 - 0.0)
     # prime 07:30-15:30: gen 480, 900 in, 1000 out -> 2/3; ortho 1840 = 06:40 -> 0
     assert k["fair_prime_share_gap"] == pytest.approx(2 / 3)
-    # in-room gen 280, ortho 120; overtime gen 40 + 60 = 100, ortho 80 (before 1920 opening)
-    gen, ortho = 100 / 180 - 280 / 400, 80 / 180 - 120 / 400
+    # in-room gen 120 + 100 + 60 = 280, ortho 120; run-over gen 40 (g2 after 16:00; g3 lies
+    # wholly after close: after-hours, not in the shares), ortho 80 (o1 before 1920 opening)
+    gen, ortho = 40 / 120 - 280 / 400, 80 / 120 - 120 / 400
     assert k["fair_overtime_share_gap"] == pytest.approx(ortho - gen)
     assert k["addon_cases"] == 1 and math.isnan(k["addon_wait_mean"])  # a1 never got in
 
@@ -250,7 +288,9 @@ def test_service_table(services_log) -> None:
     assert st.loc["gen", ["cases", "completed", "cancelled"]].tolist() == [4, 3, 1]
     assert st.loc["ortho", "cases"] == 3 and st.loc["ortho", "cancellation_rate"] == 0
     assert st.loc["gen", "in_room_minutes"] == 280 and st.loc["ortho", "overtime_minutes"] == 80
-    assert st.loc["gen", "overtime_share"] == pytest.approx(100 / 180)
+    assert st.loc["gen", "overtime_minutes"] == 40  # g3 (1000-1060) is after-hours, not run-over
+    assert st.loc["gen", "overtime_share"] == pytest.approx(40 / 120)
+    assert st.loc["ortho", "overtime_share"] == pytest.approx(80 / 120)
     assert st.loc["gen", "prime_start_share"] == pytest.approx(2 / 3)
 
 

@@ -37,7 +37,7 @@ class SuiteModel:
                  env: simpy.Environment | None = None,
                  snapshot: SuiteSnapshot | None = None) -> None:
         self.scn, self.policy, self.week = scenario, policy, week
-        start = snapshot.time if snapshot else 0.0
+        self.start = start = snapshot.time if snapshot else 0.0
         self.env = env or simpy.Environment(initial_time=start)
         self.log = EventLog()
         self.end = scenario.horizon_days * 1440.0
@@ -345,7 +345,7 @@ class SuiteModel:
         need = {t: c.trays.count(t) for t in set(c.trays)}
         if phase == "start":
             if not c.is_addon:
-                log.case(min(env.now, self.planned[cid] - 90), "in_preop", cid)
+                log.case(max(min(env.now, self.planned[cid] - 90), self.start), "in_preop", cid)
                 self.first_started.add((rid, int(self.planned[cid] // 1440)))
             if need:
                 log.case(env.now, "trays_requested", cid)
