@@ -41,7 +41,7 @@ from policies import get_policy
 from twin.demand import Week, cases_frame, draw_week
 from twin.kpis import KpiContext, measure
 from twin.model import SuiteModel
-from twin.runner import run_replication
+from twin.runner import quiet_gc, run_replication
 from twin.scenario import Scenario, load_scenario
 from twin.streams import Streams
 
@@ -131,7 +131,6 @@ def bench_throughput(scn: Scenario, policy: str, seed: int, reps: int) -> dict:
     """Whole replications, keep_events True and False interleaved (order alternating)."""
     times: dict[str, list[float]] = {"keep_events=True": [], "keep_events=False": []}
     completed: list[float] = []
-    gc.collect()
     with GcTimer() as gct:
         for r in range(reps):
             order = (True, False) if r % 2 == 0 else (False, True)
@@ -368,9 +367,11 @@ def main(argv: list[str] | None = None) -> int:
                        f"{os.cpu_count()} CPUs",
         },
     }
-    res["throughput"] = bench_throughput(scn, a.policy, seed, a.reps)
-    res["breakdown"] = bench_breakdown(scn, a.policy, seed, a.reps)
-    res["ratio"] = bench_ratio(scn, a.policy, seed, a.rounds, a.weeks)
+    # the collector settings every batch of the runner uses (twin.runner.quiet_gc)
+    with quiet_gc():
+        res["throughput"] = bench_throughput(scn, a.policy, seed, a.reps)
+        res["breakdown"] = bench_breakdown(scn, a.policy, seed, a.reps)
+        res["ratio"] = bench_ratio(scn, a.policy, seed, a.rounds, a.weeks)
     print(report(res))
     if a.profile:
         text, rows = profile(scn, a.policy, seed, a.profile)
