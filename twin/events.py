@@ -11,7 +11,7 @@ event      str      one of the names below
 case_id    str      the case, or "" for room/resource events
 room       str      the room, or ""
 resource   str      for resource events: ``pacu``, ``ward``, ``icu``, ``staff:<role>``,
-                    ``tray:<type>``, ``spd:<stage>``; otherwise ""
+                    ``surgeon:<id>``, ``tray:<type>``, ``spd:<stage>``; otherwise ""
 value      float    event-specific number (see below), NaN when unused
 detail     str      event-specific text (cancellation reason, ...), "" when unused
 =========  =======  ==========================================================================
@@ -70,9 +70,14 @@ ROOM_EVENTS: tuple[str, ...] = (
 )
 RESOURCE_EVENTS: tuple[str, ...] = ("level", "capacity")
 
-CANCEL_REASONS: tuple[str, ...] = ("patient", "no_time", "not_booked")
-"""``patient``: day-of cancellation (unfit, no-show); ``no_time``: the day ran out;
-``not_booked``: no block time could be found in the horizon."""
+CANCEL_REASONS: tuple[str, ...] = ("patient", "no_time")
+"""Details of ``cancelled``: ``patient``: day-of cancellation (unfit, no-show); ``no_time``: the
+day ran out."""
+
+NOT_STARTED_REASONS: tuple[str, ...] = ("not_booked", "unplanned", "horizon", "unfinished")
+"""Details of ``not_started``: ``not_booked``: no block time in the horizon; ``unplanned``: the
+policy left it out of its day's plan; ``horizon``: still waiting when the horizon ended;
+``unfinished``: started but not through PACU when the drain period ran out."""
 
 
 class EventLog:

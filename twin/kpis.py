@@ -13,8 +13,8 @@ day) is an absolute minute. Choices where the definitions leave room:
   belongs to cases that overlap a staffed window — the day ran long; *after-hours* minutes
   belong to cases that lie wholly outside every staffed window — on-call emergency work.
   Overtime P90/max run over the staffed room-days only; the cost of overtime prices both;
-* the first case of a room-day is the earliest case *with a planned start* (an unplanned add-on
-  that goes first is skipped);
+* the first case of a room-day is its earliest scheduled elective (an add-on that goes in first
+  is skipped; the elective it delays counts, late);
 * hold, boarding and tray sums count only cases that need them (reached the OR / PACU as an
   inpatient or ICU patient / have trays); 0 when none does, NaN when some does but the log never
   records the milestones;
@@ -233,9 +233,13 @@ def _rd_sum(p: _Prep, values: np.ndarray) -> np.ndarray:
 
 
 def _first_cases(p: _Prep) -> tuple[np.ndarray, np.ndarray]:
-    """Room-day key and (in_room - planned start) of the first planned case of each room-day."""
+    """Room-day key and (in_room - planned start) of the first scheduled elective of each
+    room-day (an add-on that goes in first does not count; the elective it delays does)."""
     planned = p.c["planned_start"]
-    ok = (p.rd_key >= 0) & ~np.isnan(planned)
+    flag = p.c.get("is_addon")
+    addon = (np.zeros(len(planned), bool) if flag is None
+             else np.where(pd.isna(flag), False, flag).astype(bool))
+    ok = (p.rd_key >= 0) & ~np.isnan(planned) & ~addon
     key, t_in, pl = p.rd_key[ok], p.t_in[ok], planned[ok]
     order = np.lexsort((t_in, key))
     ukey, first = np.unique(key[order], return_index=True)
