@@ -30,7 +30,8 @@ Room events: ``room_open`` / ``room_close`` (staffed window, per room-day), ``ro
 ``room_up`` (detail = reason), ``turnover_start`` / ``turnover_end``.
 
 Resource events: ``level`` (value = units in use after the change) and ``capacity``
-(value = units available from this time on).
+(value = units available from this time on). Policy events (see :data:`POLICY_EVENTS`) carry
+``resource = "policy"``.
 """
 
 from __future__ import annotations
@@ -69,6 +70,13 @@ ROOM_EVENTS: tuple[str, ...] = (
     "room_open", "room_close", "room_down", "room_up", "turnover_start", "turnover_end",
 )
 RESOURCE_EVENTS: tuple[str, ...] = ("level", "capacity")
+POLICY_EVENTS: tuple[str, ...] = (
+    "plan_solved", "plan_fallback", "rule_violation", "rule_override", "replan",
+)
+"""Written by policies through ``SuiteView.note`` with ``resource = "policy"``:
+``plan_solved`` (value = objective, detail = solver status, bound, wall time), ``plan_fallback``
+(detail = why the safety gate fell back), ``rule_violation`` (a monitored rule; detail = rule
+id), ``rule_override`` (detail = rule id and justification code), ``replan`` (day-of)."""
 
 CANCEL_REASONS: tuple[str, ...] = ("patient", "no_time")
 """Details of ``cancelled``: ``patient``: day-of cancellation (unfit, no-show); ``no_time``: the

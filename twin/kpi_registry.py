@@ -62,6 +62,9 @@ KPIS: dict[str, KpiDef] = {
     "fair_prime_share_gap": KpiDef("Gap in prime-time share", "fraction", "lower"),
     "fair_overtime_share_gap": KpiDef("Gap in excess overtime share", "fraction", "lower"),
     "fair_cancel_rate_gap": KpiDef("Gap in cancellation rate", "fraction", "lower"),
+    "plan_fallbacks": KpiDef("Plans that fell back to rules", "days", "lower"),
+    "rule_violations": KpiDef("Monitored-rule violations", "events", "lower"),
+    "rule_overrides": KpiDef("Rule overrides", "events", "lower"),
 }
 """Registry of KPI keys in display order (``staff_overtime_<role>`` for the standard roles)."""
 

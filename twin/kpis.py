@@ -502,4 +502,8 @@ def _kpis(p: _Prep, ctx: KpiContext) -> dict[str, float]:
     else:
         k["fair_overtime_share_gap"] = _gap((svc["overtime_share"] - svc["in_room_share"])[active])
     k["fair_cancel_rate_gap"] = _gap(svc["cancellation_rate"])
+    ev = p.log.event
+    k["plan_fallbacks"] = float(np.sum(ev == "plan_fallback"))
+    k["rule_violations"] = float(np.sum(ev == "rule_violation"))
+    k["rule_overrides"] = float(np.sum(ev == "rule_override"))
     return k

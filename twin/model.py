@@ -20,7 +20,7 @@ import simpy
 
 from twin.booking import planned_turnover
 from twin.demand import PRIORITY_RANK, Case, Week, _discharge_time
-from twin.events import EventLog
+from twin.events import POLICY_EVENTS, EventLog
 from twin.policy import Move, PlannedCase, Policy, PolicyError, RoomStatus
 from twin.resources import Pool, SpdLine, daily_schedule
 from twin.scenario import ROLES, Scenario
@@ -77,6 +77,13 @@ class SuiteModel:
     def planned_start(self, case_id: str) -> float:
         """The case's current planned start."""
         return self.planned.get(case_id, math.nan)
+
+    def note(self, event: str, case_id: str = "", room: str = "", value: float = math.nan,
+             detail: str = "") -> None:
+        """Write a policy event (audit, solver status, fallback) to the event log."""
+        if event not in POLICY_EVENTS:
+            raise PolicyError(f"{self.policy.name}: unknown policy event {event!r}")
+        self.log.rows.append((self.env.now, event, case_id, room, "policy", value, detail))
 
     def rooms(self) -> dict[str, RoomStatus]:
         """Every room's status now; expected free times use booked minutes only."""

@@ -82,6 +82,11 @@ class SuiteView(Protocol):
         """The case's current planned start."""
         ...
 
+    def note(self, event: str, case_id: str = "", room: str = "", value: float = math.nan,
+             detail: str = "") -> None:
+        """Write a policy event (one of :data:`twin.events.POLICY_EVENTS`) to the run's log."""
+        ...
+
 
 @runtime_checkable
 class Policy(Protocol):
