@@ -222,7 +222,8 @@ class SuiteModel:
         now = self.env.now
         self.log.case(now, "booked", cid, "", c.booked_minutes, c.priority)
         self.log.case(now, "in_preop", cid)
-        self.apply([self.policy.place_addon(c, self)])
+        placed = self.policy.place_addon(c, self)
+        self.apply([placed] if isinstance(placed, Move) else placed)
 
     def apply(self, moves: Iterable[Move]) -> None:
         """Carry out a policy's moves of not-yet-started cases."""

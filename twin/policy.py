@@ -98,8 +98,9 @@ class Policy(Protocol):
         """Room, order and planned start of each of ``day``'s electives (omitted = not done)."""
         ...
 
-    def place_addon(self, case: Case, view: SuiteView) -> Move:
-        """Where an arriving add-on goes (its room and queue position)."""
+    def place_addon(self, case: Case, view: SuiteView) -> Move | Sequence[Move]:
+        """Where an arriving add-on goes (its room and queue position); a policy that re-plans
+        the rest of the day around it returns the add-on's move first, then the others."""
         ...
 
     def on_running_long(self, room: str, case: Case, view: SuiteView) -> Sequence[Move]:

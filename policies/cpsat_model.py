@@ -1,0 +1,245 @@
+"""The CP-SAT model of one surgical day: data → model → solve → extract.
+
+Cases are assigned to rooms and sequenced with optional interval variables (integer minutes from
+the day's midnight). Hard constraints: room capability and staffed hours (with at most
+``max_overtime`` planned minutes past close, at the P80 forecast), a room holds one case at a time
+(with turnover), a surgeon is never in two rooms at once, crews per role never exceed the staff
+on shift, trays of each type (held from the start of the case until reprocessed) never exceed
+the inventory, PACU beds over predicted stays never exceed the beds, and cases pinned by the
+caller stay where they are. Soft, as weighted penalties summed into one objective: planned
+overtime at P80, idle staffed time, moving a case out of its booked room (the surgeon's block),
+starts after prime time, and the spread of late starts across services (fairness).
+
+With ``workers=1`` and a deterministic-time limit the search is reproducible run to run.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+from ortools.sat.python import cp_model
+
+
+@dataclass(frozen=True)
+class CaseSpec:
+    """A case as the solver sees it (durations in whole minutes)."""
+
+    id: str
+    surgeon: str
+    service: str
+    capability: str
+    duration: int          # P80 forecast of in-room minutes
+    surgeon_minutes: int   # the surgeon's part (in room to procedure end), within duration
+    booked_room: str
+    crew: Mapping[str, int]
+    trays: Mapping[str, int]
+    pacu_minutes: int
+    release: int = 0       # earliest start (minute of the day)
+
+
+@dataclass(frozen=True)
+class RoomSpec:
+    """A room available on the day: capabilities and its staffed window."""
+
+    id: str
+    caps: frozenset[str]
+    open: int
+    close: int
+    free_from: int = 0     # busy until then (day-of re-planning)
+
+
+@dataclass(frozen=True)
+class Weights:
+    """Penalty weights (per minute or per case) of the soft constraints."""
+
+    overtime: int = 10
+    idle: int = 1
+    moved_room: int = 30
+    late_start: int = 2
+    fairness: int = 5
+
+
+@dataclass(frozen=True)
+class DayProblem:
+    """Everything the solver needs about one day."""
+
+    day: int
+    cases: Sequence[CaseSpec]
+    rooms: Sequence[RoomSpec]
+    turnover: int
+    max_overtime: int
+    staff: Mapping[str, Sequence[tuple[int, int, int]]]   # role -> (start, end, count)
+    trays: Mapping[str, int]
+    tray_turnaround: int
+    pacu_beds: int
+    prime_end: int
+    weights: Weights = Weights()
+    hint: Mapping[str, tuple[str, int]] = field(default_factory=dict)
+    pinned: Mapping[str, str] = field(default_factory=dict)  # case -> room it must stay in
+
+
+@dataclass
+class Solution:
+    """What the solver found, with its statistics."""
+
+    status: str
+    objective: float
+    bound: float
+    wall_time: float
+    assignment: dict[str, tuple[str, int]]  # case -> (room, start minute of the day)
+    overtime: dict[str, int]
+
+    @property
+    def ok(self) -> bool:
+        """A plan exists (optimal or feasible)."""
+        return self.status in ("OPTIMAL", "FEASIBLE")
+
+    @property
+    def gap(self) -> float:
+        """Relative gap between the objective and the best bound."""
+        if not self.ok:
+            return float("nan")
+        return abs(self.objective - self.bound) / max(abs(self.objective), 1.0)
+
+
+def _capacity_profile(horizon: int, shifts: Sequence[tuple[int, int, int]]) -> list[tuple[int, int, int]]:
+    """Piecewise-constant staff on duty over [0, horizon): (start, end, count) segments."""
+    cuts = sorted({0, horizon, *[max(0, min(horizon, t)) for s, e, _ in shifts for t in (s, e)]})
+    out = []
+    for a, b in zip(cuts, cuts[1:], strict=False):
+        if b > a:
+            out.append((a, b, sum(c for s, e, c in shifts if s <= a and b <= e)))
+    return out
+
+
+def build(p: DayProblem) -> tuple[cp_model.CpModel, dict]:
+    """The CP-SAT model of a day and its named variables."""
+    m = cp_model.CpModel()
+    horizon = max(r.close for r in p.rooms) + p.max_overtime + max(
+        [c.pacu_minutes for c in p.cases] + [c.duration for c in p.cases] + [0]) + p.tray_turnaround
+    start, end, x = {}, {}, {}
+    by_room: dict[str, list] = defaultdict(list)
+    for c in p.cases:
+        start[c.id] = m.new_int_var(0, horizon, f"start[{c.id}]")
+        end[c.id] = m.new_int_var(0, horizon, f"end[{c.id}]")
+        m.add(end[c.id] == start[c.id] + c.duration)
+        m.add(start[c.id] >= c.release)
+        lits = []
+        for r in p.rooms:
+            if c.capability not in r.caps or (c.id in p.pinned and p.pinned[c.id] != r.id):
+                continue
+            lit = m.new_bool_var(f"x[{c.id},{r.id}]")
+            x[c.id, r.id] = lit
+            lits.append(lit)
+            lo = max(r.open, r.free_from, c.release)
+            m.add(start[c.id] >= lo).only_enforce_if(lit)
+            m.add(end[c.id] <= r.close + p.max_overtime).only_enforce_if(lit)
+            iv = m.new_optional_interval_var(start[c.id], c.duration + p.turnover,
+                                             start[c.id] + c.duration + p.turnover, lit,
+                                             f"room[{c.id},{r.id}]")
+            by_room[r.id].append((c, lit, iv))
+        if not lits:
+            m.add_bool_or([])  # no capable room: infeasible
+        else:
+            m.add_exactly_one(lits)
+    for items in by_room.values():
+        m.add_no_overlap([iv for _, _, iv in items])
+    # surgeons: never in two rooms at once
+    by_surgeon: dict[str, list] = defaultdict(list)
+    for c in p.cases:
+        by_surgeon[c.surgeon].append(m.new_fixed_size_interval_var(
+            start[c.id], max(c.surgeon_minutes, 1), f"surgeon[{c.id}]"))
+    for ivs in by_surgeon.values():
+        if len(ivs) > 1:
+            m.add_no_overlap(ivs)
+    case_iv = {c.id: m.new_fixed_size_interval_var(start[c.id], c.duration, f"case[{c.id}]")
+               for c in p.cases}
+    # crews against staff on shift: capacity = peak staff, gaps blocked by fixed intervals
+    for role, shifts in p.staff.items():
+        need = [(case_iv[c.id], c.crew.get(role, 0)) for c in p.cases if c.crew.get(role, 0)]
+        if not need:
+            continue
+        prof = _capacity_profile(horizon, shifts)
+        peak = max((n for _, _, n in prof), default=0)
+        blocks = [(m.new_fixed_size_interval_var(a, b - a, f"off[{role},{a}]"), peak - n)
+                  for a, b, n in prof if n < peak]
+        m.add_cumulative([iv for iv, _ in need + blocks], [d for _, d in need + blocks], peak)
+    # trays: held from the start of the case until reprocessed
+    for tray, stock in p.trays.items():
+        users = [(c, c.trays[tray]) for c in p.cases if c.trays.get(tray)]
+        if users:
+            ivs = [m.new_fixed_size_interval_var(start[c.id], c.duration + p.tray_turnaround,
+                                                 f"tray[{tray},{c.id}]") for c, _ in users]
+            m.add_cumulative(ivs, [n for _, n in users], stock)
+    # PACU beds over predicted stays
+    stays = [m.new_fixed_size_interval_var(end[c.id], max(c.pacu_minutes, 1), f"pacu[{c.id}]")
+             for c in p.cases]
+    if stays:
+        m.add_cumulative(stays, [1] * len(stays), max(p.pacu_beds, 0))
+    # objective
+    w = p.weights
+    terms = []
+    overtime = {}
+    for r in p.rooms:
+        items = by_room.get(r.id, [])
+        r_end = m.new_int_var(0, horizon, f"room_end[{r.id}]")
+        for c, lit, _ in items:
+            m.add(r_end >= end[c.id]).only_enforce_if(lit)
+        ot = m.new_int_var(0, horizon, f"overtime[{r.id}]")
+        m.add(ot >= r_end - r.close)
+        overtime[r.id] = ot
+        load = sum(lit * c.duration for c, lit, _ in items) if items else 0
+        idle = m.new_int_var(0, horizon, f"idle[{r.id}]")
+        m.add(idle >= (r.close - max(r.open, r.free_from)) - load + ot)
+        terms += [w.overtime * ot, w.idle * idle]
+    late_by_service: dict[str, list] = defaultdict(list)
+    for c in p.cases:
+        if (c.id, c.booked_room) in x:
+            terms.append(w.moved_room * (1 - x[c.id, c.booked_room]))
+        elif c.booked_room:
+            terms.append(w.moved_room)
+        late = m.new_bool_var(f"late[{c.id}]")
+        m.add(start[c.id] <= p.prime_end).only_enforce_if(late.Not())
+        terms.append(w.late_start * 60 * late)
+        late_by_service[c.service].append(late)
+    if len(late_by_service) > 1:
+        worst = m.new_int_var(0, 100, "worst_late_share")
+        for lates in late_by_service.values():
+            m.add(worst * len(lates) >= 100 * sum(lates))
+        terms.append(w.fairness * worst)
+    m.minimize(sum(terms))
+    for cid, (room, s) in p.hint.items():
+        if cid in start and (cid, room) in x:
+            m.add_hint(start[cid], s)
+            for r in p.rooms:
+                if (cid, r.id) in x:
+                    m.add_hint(x[cid, r.id], r.id == room)
+    return m, {"start": start, "x": x, "overtime": overtime}
+
+
+def solve(p: DayProblem, *, deterministic_time: float = 5.0, wall_time: float = 20.0,
+          seed: int = 0, workers: int = 1) -> Solution:
+    """Solve a day; OPTIMAL and FEASIBLE both give a plan, anything else gives none."""
+    t0 = time.perf_counter()
+    if not p.cases:
+        return Solution("OPTIMAL", 0.0, 0.0, 0.0, {}, {})
+    m, v = build(p)
+    solver = cp_model.CpSolver()
+    prm = solver.parameters
+    prm.max_deterministic_time = deterministic_time
+    prm.max_time_in_seconds = wall_time
+    prm.random_seed = seed
+    prm.num_workers = workers
+    status = solver.solve(m)
+    name = solver.status_name(status)
+    out = Solution(name, float("nan"), float("nan"), time.perf_counter() - t0, {}, {})
+    if status in (cp_model.OPTIMAL, cp_model.FEASIBLE):
+        out.objective, out.bound = solver.objective_value, solver.best_objective_bound
+        for (cid, rid), lit in v["x"].items():
+            if solver.boolean_value(lit):
+                out.assignment[cid] = (rid, solver.value(v["start"][cid]))
+        out.overtime = {r: solver.value(ot) for r, ot in v["overtime"].items()}
+    return out

@@ -1,0 +1,257 @@
+"""``ml-cpsat``: quantile duration forecasts + an OR-Tools CP-SAT plan of each day.
+
+Each morning the day's electives are assigned and sequenced by :mod:`policies.cpsat_model`,
+planned to the P80 forecast, warm-started from the ``rules`` plan and held to every rule the
+catalog marks enforced. A safety gate falls back to the ``rules`` plan — logged as a
+``plan_fallback`` event and counted as a KPI — when a forecast input is missing, the solver finds
+no feasible plan in its time limit, or the plan fails the independent checker. Day-of: when an
+add-on arrives, a room runs long or goes down, the rest of the day is re-optimised within a
+short time limit. Every placement comes with a plain-language explanation.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+from policies.cpsat_model import CaseSpec, DayProblem, RoomSpec, Solution, Weights, solve
+from policies.forecast import Forecast, Forecaster, ForecastError
+from twin.demand import Case
+from twin.policy import Move, PlannedCase, SuiteView
+from twin.scenario import Scenario
+
+
+def _hm(minute: float) -> str:
+    m = int(round(minute)) % 1440
+    return f"{m // 60:02d}:{m % 60:02d}"
+
+
+class _Quiet:
+    """A view that passes everything through but swallows policy notes (for warm starts)."""
+
+    def __init__(self, view: SuiteView) -> None:
+        self._view = view
+
+    def __getattr__(self, name: str):
+        return getattr(self._view, name)
+
+    def note(self, *args, **kwargs) -> None:
+        """Dropped: the warm-start plan is not the plan carried out."""
+
+
+class MlCpsatPolicy:
+    """CP-SAT over ML quantile forecasts, with the rules policy as warm start and safety net."""
+
+    name = "ml-cpsat"
+
+    def __init__(self, scenario: Scenario, forecaster: Forecaster | None = None, catalog=None,
+                 fallback=None, deterministic_time: float = 3.0, wall_time: float = 20.0,
+                 replan_time: float = 0.5, seed: int = 0, weights: Weights | None = None) -> None:
+        from policies.rules_catalog import load_catalog
+        from policies.rules_policy import RulesPolicy
+
+        self.scn = scenario
+        self._forecaster = forecaster
+        self.catalog = catalog if catalog is not None else load_catalog(None)
+        self.fallback = fallback or RulesPolicy(scenario, self.catalog, forecaster)
+        self.deterministic_time, self.wall_time = deterministic_time, wall_time
+        self.replan_time, self.seed, self.weights = replan_time, seed, weights or Weights()
+        self.explanations: dict[str, str] = {}
+        self.log: list[dict] = []  # one row per solve: day, kind, status, objective, bound, ...
+        self._forecasts: dict[str, Forecast] = {}
+
+    # --- inputs ---------------------------------------------------------------------------
+    @property
+    def forecaster(self) -> Forecaster:
+        """The duration model (trained on the twin's own simulated history on first use)."""
+        if self._forecaster is None:
+            from policies.duration_model import trained_model
+
+            self._forecaster = trained_model(self.scn)
+        return self._forecaster
+
+    def _max_overtime(self) -> int:
+        for rule in self.catalog.rules:
+            if rule.kind == "max_planned_overtime" and rule.severity == "enforced":
+                return int(_param(rule, "minutes"))
+        return 120
+
+    def problem(self, day: int, cases: Sequence[Case], forecasts: dict[str, Forecast],
+                rooms_free: dict[str, int] | None = None, release: dict[str, int] | None = None,
+                hint: dict[str, tuple[str, int]] | None = None) -> DayProblem:
+        """The solver's view of ``day`` (minutes from the day's midnight)."""
+        scn, wd = self.scn, self.scn.weekday(day)
+        post = int(round(float(scn.phases.post.ppf(0.5))))
+        specs = []
+        for c in cases:
+            f = forecasts[c.id]
+            dur = max(int(math.ceil(f.p80)), 1)
+            los = scn.pacu.los.get(c.patient_class)  # type: ignore[call-overload]
+            specs.append(CaseSpec(
+                id=c.id, surgeon=c.surgeon, service=c.service, capability=c.capability,
+                duration=dur, surgeon_minutes=max(dur - post, 1), booked_room=c.booked_room,
+                crew=dict(c.crew), trays={t: c.trays.count(t) for t in set(c.trays)},
+                pacu_minutes=int(round(float(los.ppf(0.5)))) if los else 60,
+                release=(release or {}).get(c.id, 0)))
+        rooms = [RoomSpec(r.id, frozenset(r.capabilities), w.start, w.end,
+                          (rooms_free or {}).get(r.id, 0))
+                 for r in scn.rooms if (w := r.hours.get(wd)) is not None and not r.addon_only]  # type: ignore[call-overload]
+        staff = {role: [(s.start, s.end, s.count) for s in shifts if wd in s.days]
+                 for role, shifts in scn.staff.items()}
+        spd = scn.spd
+        turnaround = int(round(float(spd.transport.ppf(0.5))
+                               + sum(float(s.cycle.ppf(0.5)) for s in spd.stages)))
+        from twin.booking import planned_turnover
+
+        return DayProblem(day=day, cases=specs, rooms=rooms, turnover=int(planned_turnover(scn)),
+                          max_overtime=self._max_overtime(), staff=staff,
+                          trays=dict(spd.inventory), tray_turnaround=turnaround,
+                          pacu_beds=scn.pacu.beds, prime_end=scn.kpi.prime_time.end,
+                          weights=self.weights, hint=hint or {})
+
+    # --- the day's plan -------------------------------------------------------------------
+    def plan_day(self, day: int, cases: Sequence[Case], view: SuiteView) -> list[PlannedCase]:
+        """CP-SAT plan of the day, or the rules plan when the safety gate trips."""
+        rules_plan = list(self.fallback.plan_day(day, cases, _Quiet(view)))
+        cases = [c for c in cases if c.booked_room]
+        try:
+            forecasts = self.forecaster.forecast(cases, day)
+        except ForecastError as e:
+            return self._fall_back(day, cases, view, f"forecast input missing: {e}")
+        self._forecasts.update(forecasts)
+        hint = {p.case_id: (p.room, int(p.start - day * 1440)) for p in rules_plan}
+        sol = solve(self.problem(day, cases, forecasts, hint=hint),
+                    deterministic_time=self.deterministic_time, wall_time=self.wall_time,
+                    seed=self.seed)
+        self._record(day, "plan", sol, view)
+        if not sol.ok:
+            return self._fall_back(day, cases, view, f"solver status {sol.status}")
+        plan = [PlannedCase(cid, room, day * 1440 + s) for cid, (room, s) in sol.assignment.items()]
+        problems = self._check(day, plan, cases, forecasts)
+        if problems:
+            return self._fall_back(day, cases, view, f"checker: {problems[0]}")
+        self._explain(day, plan, cases, forecasts)
+        return plan
+
+    def _fall_back(self, day: int, cases: Sequence[Case], view: SuiteView, why: str):
+        view.note("plan_fallback", detail=f"day {day}: {why}")
+        self.log.append({"day": day, "kind": "fallback", "status": why})
+        return list(self.fallback.plan_day(day, cases, view))
+
+    def _record(self, day: int, kind: str, sol: Solution, view: SuiteView) -> None:
+        row = {"day": day, "kind": kind, "status": sol.status, "objective": sol.objective,
+               "bound": sol.bound, "gap": sol.gap, "wall_time": sol.wall_time}
+        self.log.append(row)
+        if sol.ok:
+            view.note("plan_solved" if kind == "plan" else "replan", value=sol.objective,
+                      detail=f"day {day} {kind}: {sol.status} objective {sol.objective:.0f} "
+                             f"bound {sol.bound:.0f} wall {sol.wall_time:.2f}s")
+
+    def _check(self, day, plan, cases, forecasts) -> list[str]:
+        from policies.checks import check_plan
+
+        found = check_plan(plan, {c.id: c for c in cases}, self.scn, day, forecasts,
+                           self.catalog, 0.8)
+        return [str(v) for v in found]
+
+    def _explain(self, day: int, plan: list[PlannedCase], cases: Sequence[Case],
+                 forecasts: dict[str, Forecast]) -> None:
+        """Why each case got its room and slot, in plain words."""
+        by_id = {c.id: c for c in cases}
+        rooms = {r.id: r for r in self.scn.rooms}
+        wd = self.scn.weekday(day)
+        ordered = sorted(plan, key=lambda p: (p.room, p.start))
+        last_in_room: dict[str, PlannedCase] = {}
+        surgeon_end: dict[str, tuple[float, str]] = {}
+        for p in sorted(plan, key=lambda p: p.start):
+            c, f = by_id[p.case_id], forecasts[p.case_id]
+            w = rooms[p.room].hours[wd]  # type: ignore[index]
+            why = [f"{c.id} ({c.procedure}, {c.surgeon}) → {p.room} at {_hm(p.start)}, "
+                   f"planned for {f.p80:.0f} min (P80; P50 {f.p50:.0f}, booked {c.booked_minutes:.0f})"]
+            if p.room == c.booked_room:
+                why.append(f"in its booked {c.service} block room")
+            else:
+                why.append(f"moved from {c.booked_room or 'no room'} to balance the day")
+            prev = last_in_room.get(p.room)
+            s_end = surgeon_end.get(c.surgeon)
+            if prev is None and abs(p.start - (day * 1440 + w.start)) < 1:
+                why.append("first case at the room's opening")
+            elif s_end and abs(s_end[0] - p.start) < 1.5:
+                why.append(f"starts as soon as {c.surgeon} finishes {s_end[1]} (surgeon binds)")
+            elif prev is not None:
+                why.append(f"follows {prev.case_id} after turnover")
+            end = p.start + f.p80
+            close = day * 1440 + w.end
+            why.append(f"ends {_hm(end)} at P80, " + ("within staffed hours" if end <= close
+                       else f"{end - close:.0f} min past close"))
+            self.explanations[c.id] = "; ".join(why)
+            last_in_room[p.room] = p
+            post = float(self.scn.phases.post.ppf(0.5))
+            surgeon_end[c.surgeon] = (p.start + f.p80 - post, c.id)
+        del ordered
+
+    # --- day-of ---------------------------------------------------------------------------
+    def _replan(self, view: SuiteView, why: str, busy: dict[str, float] | None = None,
+                ahead: dict[str, int] | None = None) -> list[Move]:
+        """Re-optimise today's not-yet-started electives across rooms from their current state;
+        ``busy`` marks rooms unavailable until a time (a room down, an add-on just placed);
+        ``ahead`` counts queue places taken in front of the electives (an add-on being placed)."""
+        now = view.now
+        day = int(now // 1440)
+        status = view.rooms()
+        waiting = [view.case(cid) for st in status.values() for cid in st.queue
+                   if not view.case(cid).is_addon and int(view.planned_start(cid) // 1440) == day]
+        if not waiting:
+            return []
+        try:
+            forecasts = {c.id: self._forecasts.get(c.id) or self.forecaster.forecast([c], day)[c.id]
+                         for c in waiting}
+        except ForecastError:
+            return []
+        base = day * 1440
+        free = {rid: int(max(st.expected_free, now, (busy or {}).get(rid, 0.0)) - base)
+                for rid, st in status.items()}
+        release = {c.id: int(now - base) for c in waiting}
+        hint = {c.id: (rid, int(max(view.planned_start(c.id), now) - base))
+                for rid, st in status.items() for c in waiting if c.id in st.queue}
+        sol = solve(self.problem(day, waiting, forecasts, free, release, hint),
+                    deterministic_time=self.replan_time, wall_time=max(2.0, self.replan_time * 4),
+                    seed=self.seed)
+        self._record(day, f"replan ({why})", sol, view)
+        if not sol.ok:
+            return []
+        moves: list[Move] = []
+        per_room: dict[str, list[tuple[int, str]]] = {}
+        for cid, (room, s) in sol.assignment.items():
+            per_room.setdefault(room, []).append((s, cid))
+        for room, items in per_room.items():
+            addons = sum(1 for x in status[room].queue if view.case(x).is_addon)
+            addons += (ahead or {}).get(room, 0)
+            for i, (s, cid) in enumerate(sorted(items)):
+                moves.append(Move(cid, room, addons + i, base + s))
+        return moves
+
+    def place_addon(self, case: Case, view: SuiteView) -> list[Move]:
+        """The rules placement of the add-on, then the rest of the day re-optimised around it."""
+        placed = self.fallback.place_addon(case, view)
+        first = placed if isinstance(placed, Move) else list(placed)[0]
+        room = view.rooms()[first.room]
+        ahead = max(room.expected_free, view.now) + case.booked_minutes
+        others = [m for m in self._replan(view, f"add-on {case.id}", {first.room: ahead},
+                                          {first.room: 1}) if m.case_id != case.id]
+        return [first, *others]
+
+    def on_running_long(self, room: str, case: Case, view: SuiteView) -> list[Move]:
+        """Re-optimise the rest of the day around the overrunning room (if it has cases waiting)."""
+        if not any(not view.case(c).is_addon for c in view.rooms()[room].queue):
+            return []
+        return self._replan(view, f"{room} running long")
+
+    def on_room_down(self, room: str, until: float, view: SuiteView) -> list[Move]:
+        """Re-optimise the rest of the day without the room until it is back."""
+        return self._replan(view, f"{room} down", {room: until})
+
+
+def _param(rule, key: str):
+    params = rule.params
+    return params[key] if isinstance(params, dict) else getattr(params, key)
