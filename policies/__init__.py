@@ -8,11 +8,31 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from policies.as_booked import AsBooked
+from policies.manual import ManualPolicy
+from policies.rules_policy import RulesPolicy
 from twin.policy import Policy
 from twin.scenario import Scenario
 
+
+def _forecast(scn: Scenario):
+    """The project's duration forecast: the quantile model trained on the scenario's history
+    (cached per process)."""
+    from policies.duration_model import trained_model
+
+    return trained_model(scn)
+
+
+def _ml_cpsat(scn: Scenario) -> Policy:
+    from policies.ml_cpsat import MlCpsatPolicy  # OR-Tools loads only when asked for
+
+    return MlCpsatPolicy(scn, forecaster=_forecast(scn))
+
+
 POLICIES: dict[str, Callable[[Scenario], Policy]] = {
     "as-booked": lambda scn: AsBooked(),
+    "manual": lambda scn: ManualPolicy(scn),
+    "rules": lambda scn: RulesPolicy(scn, forecaster=_forecast(scn)),
+    "ml-cpsat": _ml_cpsat,
 }
 
 

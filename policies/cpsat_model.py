@@ -6,9 +6,10 @@ the day's midnight). Hard constraints: room capability and staffed hours (with a
 (with turnover), a surgeon is never in two rooms at once, crews per role never exceed the staff
 on shift, trays of each type (held from the start of the case until reprocessed) never exceed
 the inventory, PACU beds over predicted stays never exceed the beds, and cases pinned by the
-caller stay where they are. Soft, as weighted penalties summed into one objective: planned
-overtime at P80, idle staffed time, moving a case out of its booked room (the surgeon's block),
-starts after prime time, and the spread of late starts across services (fairness).
+caller stay where they are. Soft, as weighted penalties summed into one objective: leaving a
+case out of the day (heavily: the monitored plan-all-booked rule), planned overtime at P80, idle
+staffed time, moving a case out of its booked room (the surgeon's block), starts after prime
+time, and the spread of late starts across services (fairness).
 
 With ``workers=1`` and a deterministic-time limit the search is reproducible run to run.
 """
@@ -32,7 +33,7 @@ class CaseSpec:
     service: str
     capability: str
     duration: int          # P80 forecast of in-room minutes
-    surgeon_minutes: int   # the surgeon's part (in room to procedure end), within duration
+    surgeon_minutes: int   # minutes the surgeon is planned to be held (the whole case at P80)
     booked_room: str
     crew: Mapping[str, int]
     trays: Mapping[str, int]
@@ -60,6 +61,7 @@ class Weights:
     moved_room: int = 30
     late_start: int = 2
     fairness: int = 5
+    left_out: int = 5000   # per case left out of the day (the monitored plan-all-booked rule)
 
 
 @dataclass(frozen=True)
@@ -74,11 +76,12 @@ class DayProblem:
     staff: Mapping[str, Sequence[tuple[int, int, int]]]   # role -> (start, end, count)
     trays: Mapping[str, int]
     tray_turnaround: int
-    pacu_beds: int
+    pacu: Sequence[tuple[int, int, int]]  # PACU beds as (start, end, count) windows that add up
     prime_end: int
     weights: Weights = Weights()
     hint: Mapping[str, tuple[str, int]] = field(default_factory=dict)
     pinned: Mapping[str, str] = field(default_factory=dict)  # case -> room it must stay in
+    allow_skip: bool = True  # a case may be left out of the day, at the ``left_out`` penalty
 
 
 @dataclass
@@ -91,6 +94,7 @@ class Solution:
     wall_time: float
     assignment: dict[str, tuple[str, int]]  # case -> (room, start minute of the day)
     overtime: dict[str, int]
+    left_out: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -115,18 +119,33 @@ def _capacity_profile(horizon: int, shifts: Sequence[tuple[int, int, int]]) -> l
     return out
 
 
+def _cumulative(m: cp_model.CpModel, name: str, need: list, windows, horizon: int) -> None:
+    """Demands ``need`` never exceed a capacity that varies over time: the capacity is the peak,
+    and fixed intervals take up the difference wherever fewer units are available."""
+    if not need:
+        return
+    prof = _capacity_profile(horizon, windows)
+    peak = max((n for _, _, n in prof), default=0)
+    blocks = [(m.new_fixed_size_interval_var(a, b - a, f"off[{name},{a}]"), peak - n)
+              for a, b, n in prof if n < peak]
+    m.add_cumulative([iv for iv, _ in need + blocks], [d for _, d in need + blocks], peak)
+
+
 def build(p: DayProblem) -> tuple[cp_model.CpModel, dict]:
     """The CP-SAT model of a day and its named variables."""
     m = cp_model.CpModel()
     horizon = max(r.close for r in p.rooms) + p.max_overtime + max(
         [c.pacu_minutes for c in p.cases] + [c.duration for c in p.cases] + [0]) + p.tray_turnaround
-    start, end, x = {}, {}, {}
+    start, end, x, skip = {}, {}, {}, {}
     by_room: dict[str, list] = defaultdict(list)
     for c in p.cases:
         start[c.id] = m.new_int_var(0, horizon, f"start[{c.id}]")
         end[c.id] = m.new_int_var(0, horizon, f"end[{c.id}]")
         m.add(end[c.id] == start[c.id] + c.duration)
         m.add(start[c.id] >= c.release)
+        skip[c.id] = m.new_bool_var(f"skip[{c.id}]")
+        if not p.allow_skip or c.id in p.pinned:
+            m.add(skip[c.id] == 0)
         lits = []
         for r in p.rooms:
             if c.capability not in r.caps or (c.id in p.pinned and p.pinned[c.id] != r.id):
@@ -136,49 +155,44 @@ def build(p: DayProblem) -> tuple[cp_model.CpModel, dict]:
             lits.append(lit)
             lo = max(r.open, r.free_from, c.release)
             m.add(start[c.id] >= lo).only_enforce_if(lit)
+            m.add(start[c.id] <= r.close - 1).only_enforce_if(lit)  # starts in staffed hours
             m.add(end[c.id] <= r.close + p.max_overtime).only_enforce_if(lit)
             iv = m.new_optional_interval_var(start[c.id], c.duration + p.turnover,
                                              start[c.id] + c.duration + p.turnover, lit,
                                              f"room[{c.id},{r.id}]")
             by_room[r.id].append((c, lit, iv))
-        if not lits:
-            m.add_bool_or([])  # no capable room: infeasible
-        else:
-            m.add_exactly_one(lits)
+        m.add_exactly_one([*lits, skip[c.id]])  # a room, or left out of the day
     for items in by_room.values():
         m.add_no_overlap([iv for _, _, iv in items])
     # surgeons: never in two rooms at once
+    present = {c.id: skip[c.id].Not() for c in p.cases}
     by_surgeon: dict[str, list] = defaultdict(list)
     for c in p.cases:
-        by_surgeon[c.surgeon].append(m.new_fixed_size_interval_var(
-            start[c.id], max(c.surgeon_minutes, 1), f"surgeon[{c.id}]"))
+        by_surgeon[c.surgeon].append(m.new_optional_fixed_size_interval_var(
+            start[c.id], max(c.surgeon_minutes, 1), present[c.id], f"surgeon[{c.id}]"))
     for ivs in by_surgeon.values():
         if len(ivs) > 1:
             m.add_no_overlap(ivs)
-    case_iv = {c.id: m.new_fixed_size_interval_var(start[c.id], c.duration, f"case[{c.id}]")
+    case_iv = {c.id: m.new_optional_fixed_size_interval_var(start[c.id], c.duration,
+                                                            present[c.id], f"case[{c.id}]")
                for c in p.cases}
-    # crews against staff on shift: capacity = peak staff, gaps blocked by fixed intervals
+    # crews against staff on shift
     for role, shifts in p.staff.items():
         need = [(case_iv[c.id], c.crew.get(role, 0)) for c in p.cases if c.crew.get(role, 0)]
-        if not need:
-            continue
-        prof = _capacity_profile(horizon, shifts)
-        peak = max((n for _, _, n in prof), default=0)
-        blocks = [(m.new_fixed_size_interval_var(a, b - a, f"off[{role},{a}]"), peak - n)
-                  for a, b, n in prof if n < peak]
-        m.add_cumulative([iv for iv, _ in need + blocks], [d for _, d in need + blocks], peak)
+        _cumulative(m, role, need, shifts, horizon)
     # trays: held from the start of the case until reprocessed
     for tray, stock in p.trays.items():
         users = [(c, c.trays[tray]) for c in p.cases if c.trays.get(tray)]
         if users:
-            ivs = [m.new_fixed_size_interval_var(start[c.id], c.duration + p.tray_turnaround,
-                                                 f"tray[{tray},{c.id}]") for c, _ in users]
+            ivs = [m.new_optional_fixed_size_interval_var(
+                start[c.id], c.duration + p.tray_turnaround, present[c.id], f"tray[{tray},{c.id}]")
+                for c, _ in users]
             m.add_cumulative(ivs, [n for _, n in users], stock)
-    # PACU beds over predicted stays
-    stays = [m.new_fixed_size_interval_var(end[c.id], max(c.pacu_minutes, 1), f"pacu[{c.id}]")
+    # PACU beds over predicted stays (fewer beds after hours)
+    stays = [(m.new_optional_fixed_size_interval_var(end[c.id], max(c.pacu_minutes, 1),
+                                                     present[c.id], f"pacu[{c.id}]"), 1)
              for c in p.cases]
-    if stays:
-        m.add_cumulative(stays, [1] * len(stays), max(p.pacu_beds, 0))
+    _cumulative(m, "pacu", stays, p.pacu, horizon)
     # objective
     w = p.weights
     terms = []
@@ -197,12 +211,13 @@ def build(p: DayProblem) -> tuple[cp_model.CpModel, dict]:
         terms += [w.overtime * ot, w.idle * idle]
     late_by_service: dict[str, list] = defaultdict(list)
     for c in p.cases:
+        terms.append(w.left_out * skip[c.id])
         if (c.id, c.booked_room) in x:
             terms.append(w.moved_room * (1 - x[c.id, c.booked_room]))
         elif c.booked_room:
             terms.append(w.moved_room)
         late = m.new_bool_var(f"late[{c.id}]")
-        m.add(start[c.id] <= p.prime_end).only_enforce_if(late.Not())
+        m.add(start[c.id] <= p.prime_end).only_enforce_if([late.Not(), present[c.id]])
         terms.append(w.late_start * 60 * late)
         late_by_service[c.service].append(late)
     if len(late_by_service) > 1:
@@ -211,13 +226,17 @@ def build(p: DayProblem) -> tuple[cp_model.CpModel, dict]:
             m.add(worst * len(lates) >= 100 * sum(lates))
         terms.append(w.fairness * worst)
     m.minimize(sum(terms))
-    for cid, (room, s) in p.hint.items():
-        if cid in start and (cid, room) in x:
-            m.add_hint(start[cid], s)
+    if p.hint:  # a complete warm start: hinted cases where hinted, the others left out
+        for c in p.cases:
+            room, s = p.hint.get(c.id, ("", 0))
+            placed = (c.id, room) in x
+            m.add_hint(skip[c.id], not placed)
+            if placed:
+                m.add_hint(start[c.id], s)
             for r in p.rooms:
-                if (cid, r.id) in x:
-                    m.add_hint(x[cid, r.id], r.id == room)
-    return m, {"start": start, "x": x, "overtime": overtime}
+                if (c.id, r.id) in x:
+                    m.add_hint(x[c.id, r.id], placed and r.id == room)
+    return m, {"start": start, "x": x, "overtime": overtime, "skip": skip}
 
 
 def solve(p: DayProblem, *, deterministic_time: float = 5.0, wall_time: float = 20.0,
@@ -242,4 +261,5 @@ def solve(p: DayProblem, *, deterministic_time: float = 5.0, wall_time: float = 
             if solver.boolean_value(lit):
                 out.assignment[cid] = (rid, solver.value(v["start"][cid]))
         out.overtime = {r: solver.value(ot) for r, ot in v["overtime"].items()}
+        out.left_out = sorted(c for c, b in v["skip"].items() if solver.boolean_value(b))
     return out

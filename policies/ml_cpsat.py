@@ -7,11 +7,15 @@ catalog marks enforced. A safety gate falls back to the ``rules`` plan — logge
 no feasible plan in its time limit, or the plan fails the independent checker. Day-of: when an
 add-on arrives, a room runs long or goes down, the rest of the day is re-optimised within a
 short time limit. Every placement comes with a plain-language explanation.
+
+Searches run on one worker with a fixed seed under a *deterministic* time limit, so plans are
+identical run to run whatever the machine's load; the wall-clock limit is only a safety net.
 """
 
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Sequence
 
 from policies.cpsat_model import CaseSpec, DayProblem, RoomSpec, Solution, Weights, solve
@@ -19,6 +23,11 @@ from policies.forecast import Forecast, Forecaster, ForecastError
 from twin.demand import Case
 from twin.policy import Move, PlannedCase, SuiteView
 from twin.scenario import Scenario
+
+DETERMINISTIC_TIME = 2.0
+"""Deterministic-time limit of a day's plan (``ORTWIN_CPSAT_DTIME`` overrides it)."""
+REPLAN_TIME = 0.2
+"""Deterministic-time limit of a day-of re-plan (``ORTWIN_CPSAT_REPLAN_DTIME`` overrides it)."""
 
 
 def _hm(minute: float) -> str:
@@ -45,17 +54,23 @@ class MlCpsatPolicy:
     name = "ml-cpsat"
 
     def __init__(self, scenario: Scenario, forecaster: Forecaster | None = None, catalog=None,
-                 fallback=None, deterministic_time: float = 3.0, wall_time: float = 20.0,
-                 replan_time: float = 0.5, seed: int = 0, weights: Weights | None = None) -> None:
+                 fallback=None, deterministic_time: float | None = None, wall_time: float = 120.0,
+                 replan_time: float | None = None, seed: int = 0,
+                 weights: Weights | None = None, plan_all: bool = False) -> None:
         from policies.rules_catalog import load_catalog
         from policies.rules_policy import RulesPolicy
 
         self.scn = scenario
         self._forecaster = forecaster
         self.catalog = catalog if catalog is not None else load_catalog(None)
-        self.fallback = fallback or RulesPolicy(scenario, self.catalog, forecaster)
-        self.deterministic_time, self.wall_time = deterministic_time, wall_time
-        self.replan_time, self.seed, self.weights = replan_time, seed, weights or Weights()
+        self._fallback = fallback
+        self._rules = RulesPolicy
+        self.deterministic_time = deterministic_time or float(
+            os.environ.get("ORTWIN_CPSAT_DTIME", DETERMINISTIC_TIME))
+        self.replan_time = replan_time or float(
+            os.environ.get("ORTWIN_CPSAT_REPLAN_DTIME", REPLAN_TIME))
+        self.wall_time, self.seed, self.weights = wall_time, seed, weights or Weights()
+        self.plan_all = plan_all  # every booked case must be planned (else: infeasible day)
         self.explanations: dict[str, str] = {}
         self.log: list[dict] = []  # one row per solve: day, kind, status, objective, bound, ...
         self._forecasts: dict[str, Forecast] = {}
@@ -70,6 +85,13 @@ class MlCpsatPolicy:
             self._forecaster = trained_model(self.scn)
         return self._forecaster
 
+    @property
+    def fallback(self):
+        """The rules policy, planning with the same forecasts (warm start and safety net)."""
+        if self._fallback is None:
+            self._fallback = self._rules(self.scn, self.catalog, self.forecaster)
+        return self._fallback
+
     def _max_overtime(self) -> int:
         for rule in self.catalog.rules:
             if rule.kind == "max_planned_overtime" and rule.severity == "enforced":
@@ -81,7 +103,6 @@ class MlCpsatPolicy:
                 hint: dict[str, tuple[str, int]] | None = None) -> DayProblem:
         """The solver's view of ``day`` (minutes from the day's midnight)."""
         scn, wd = self.scn, self.scn.weekday(day)
-        post = int(round(float(scn.phases.post.ppf(0.5))))
         specs = []
         for c in cases:
             f = forecasts[c.id]
@@ -89,7 +110,7 @@ class MlCpsatPolicy:
             los = scn.pacu.los.get(c.patient_class)  # type: ignore[call-overload]
             specs.append(CaseSpec(
                 id=c.id, surgeon=c.surgeon, service=c.service, capability=c.capability,
-                duration=dur, surgeon_minutes=max(dur - post, 1), booked_room=c.booked_room,
+                duration=dur, surgeon_minutes=dur, booked_room=c.booked_room,
                 crew=dict(c.crew), trays={t: c.trays.count(t) for t in set(c.trays)},
                 pacu_minutes=int(round(float(los.ppf(0.5)))) if los else 60,
                 release=(release or {}).get(c.id, 0)))
@@ -106,8 +127,11 @@ class MlCpsatPolicy:
         return DayProblem(day=day, cases=specs, rooms=rooms, turnover=int(planned_turnover(scn)),
                           max_overtime=self._max_overtime(), staff=staff,
                           trays=dict(spd.inventory), tray_turnaround=turnaround,
-                          pacu_beds=scn.pacu.beds, prime_end=scn.kpi.prime_time.end,
-                          weights=self.weights, hint=hint or {})
+                          pacu=[(0, 2 * 1440, scn.pacu.after_hours_beds),
+                                (scn.pacu.hours.start, scn.pacu.hours.end,
+                                 scn.pacu.beds - scn.pacu.after_hours_beds)],
+                          prime_end=scn.kpi.prime_time.end,
+                          weights=self.weights, hint=hint or {}, allow_skip=not self.plan_all)
 
     # --- the day's plan -------------------------------------------------------------------
     def plan_day(self, day: int, cases: Sequence[Case], view: SuiteView) -> list[PlannedCase]:
@@ -130,8 +154,22 @@ class MlCpsatPolicy:
         problems = self._check(day, plan, cases, forecasts)
         if problems:
             return self._fall_back(day, cases, view, f"checker: {problems[0]}")
+        for cid in sol.left_out:
+            self._left_out(view, cid)
         self._explain(day, plan, cases, forecasts)
         return plan
+
+    def _left_out(self, view: SuiteView, case_id: str) -> None:
+        """Audit a case the plan leaves out (the monitored plan-all-booked rule)."""
+        rule = self.catalog.get("plan_all_booked")
+        if rule is None or rule.severity == "advisory":
+            return
+        if rule.overridable:
+            view.note("rule_override", case_id, detail=f"{rule.id}: capacity (left out by CP-SAT)")
+        else:
+            view.note("rule_violation", case_id, detail=f"{rule.id}: left out by CP-SAT")
+        self.explanations[case_id] = (f"{case_id} left out of the day: no room, surgeon, crew, tray "
+                                      f"or PACU capacity within the enforced rules")
 
     def _fall_back(self, day: int, cases: Sequence[Case], view: SuiteView, why: str):
         view.note("plan_fallback", detail=f"day {day}: {why}")
@@ -186,8 +224,7 @@ class MlCpsatPolicy:
                        else f"{end - close:.0f} min past close"))
             self.explanations[c.id] = "; ".join(why)
             last_in_room[p.room] = p
-            post = float(self.scn.phases.post.ppf(0.5))
-            surgeon_end[c.surgeon] = (p.start + f.p80 - post, c.id)
+            surgeon_end[c.surgeon] = (p.start + f.p80, c.id)
         del ordered
 
     # --- day-of ---------------------------------------------------------------------------
@@ -215,7 +252,7 @@ class MlCpsatPolicy:
         hint = {c.id: (rid, int(max(view.planned_start(c.id), now) - base))
                 for rid, st in status.items() for c in waiting if c.id in st.queue}
         sol = solve(self.problem(day, waiting, forecasts, free, release, hint),
-                    deterministic_time=self.replan_time, wall_time=max(2.0, self.replan_time * 4),
+                    deterministic_time=self.replan_time, wall_time=self.wall_time,
                     seed=self.seed)
         self._record(day, f"replan ({why})", sol, view)
         if not sol.ok:
@@ -236,6 +273,8 @@ class MlCpsatPolicy:
         placed = self.fallback.place_addon(case, view)
         first = placed if isinstance(placed, Move) else list(placed)[0]
         room = view.rooms()[first.room]
+        if not any(not view.case(c).is_addon for c in room.queue):
+            return [first]  # nothing waits behind it: no re-plan needed
         ahead = max(room.expected_free, view.now) + case.booked_minutes
         others = [m for m in self._replan(view, f"add-on {case.id}", {first.room: ahead},
                                           {first.room: 1}) if m.case_id != case.id]

@@ -1,16 +1,17 @@
 """The ``ortwin`` command: a thin layer over :mod:`twin.runner` and :mod:`twin.scenario`.
 
 Exit status: 0 success, 2 bad input (one line on stderr naming the file, the field and what was
-expected; no traceback), 1 an unexpected failure.
+expected; no traceback), 1 an unexpected failure (``gate``: also a gate that does not hold).
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
-from twin.scenario import Scenario, ScenarioError, load_scenario
+from twin.scenario import Scenario, ScenarioError, load_scenario, with_horizon
 
 
 class UsageError(Exception):
@@ -79,24 +80,60 @@ def build_parser() -> argparse.ArgumentParser:
     v = sub.add_parser("validate", help="check scenario files", description=(
         "Load and validate each scenario file; print OK lines, or one error line per bad file."))
     v.add_argument("scenarios", nargs="+", metavar="SCENARIO")
+
+    c = sub.add_parser("compare", help="compare policies on scenarios (paired differences)",
+                       description=(
+        "Run every scenario under every policy with common random numbers (same seed and "
+        "replications for every arm); print each policy's KPIs (mean, P90) and its paired "
+        "difference from the reference policy with a 95% CI; write replications, summary and "
+        "differences files."))
+    c.add_argument("--scenarios", nargs="+", required=True, metavar="SCENARIO",
+                   help="scenario YAML files")
+    c.add_argument("--policies", default=None, metavar="P1,P2,...",
+                   help=f"comma-separated policies (registered: {', '.join(POLICIES)}; "
+                        "default: all registered)")
+    c.add_argument("--reference", default=None, metavar="POLICY",
+                   help="policy the others are compared with (default: manual if compared, "
+                        "else the first policy)")
+    c.add_argument("--reps", type=_positive("--reps"), default=10,
+                   help="replications per scenario and policy (default: 10)")
+    c.add_argument("--seed", type=_seed, default=None,
+                   help="base seed for every arm (default: each scenario's seed)")
+    c.add_argument("--workers", type=_positive("--workers"), default=1,
+                   help="local worker processes (default: 1; results are identical)")
+    c.add_argument("--days", type=_positive("--days"), default=None,
+                   help="override the horizon in days (short test runs)")
+    c.add_argument("--kpis", default=None, metavar="K1,K2,...",
+                   help="comma-separated KPI keys to print (default: a standard subset; "
+                        "every KPI is in the files)")
+    c.add_argument("--out", default="out/compare", metavar="DIR",
+                   help="write parquet/CSV files here (default: out/compare)")
+    c.add_argument("--progress", choices=["auto", "on", "off"], default="auto",
+                   help="progress bar on stderr (default: auto)")
+
+    g = sub.add_parser("gate", help="check KPI release gates (exit 1 if one fails)",
+                       description=(
+        "Run what GATES needs (each scenario x policy once), check every KPI gate, write JUnit "
+        "XML and a markdown summary. Exit 0 when all gates hold, 1 when one fails, 2 on bad "
+        "input."))
+    g.add_argument("gates", metavar="GATES", help="gates YAML file")
+    g.add_argument("--out", default=None, metavar="DIR",
+                   help="write replications, summary and gate results here "
+                        "(default: out/gate/<gates file name>)")
+    g.add_argument("--junit", default=None, metavar="FILE",
+                   help="JUnit XML report (default: DIR/junit.xml)")
+    g.add_argument("--markdown", default=None, metavar="FILE",
+                   help="markdown summary (default: DIR/gates.md)")
+    g.add_argument("--workers", type=_positive("--workers"), default=None,
+                   help="local worker processes (default: the gates file's, else 1)")
+    g.add_argument("--progress", choices=["auto", "on", "off"], default="auto",
+                   help="progress bar on stderr (default: auto)")
     return p
 
 
 def _load(path: str, days: int | None = None) -> Scenario:
     scn = load_scenario(path)
     return scn if days is None else with_horizon(scn, days, path)
-
-
-def with_horizon(scn: Scenario, days: int, source: str = "<scenario>") -> Scenario:
-    """The scenario cut (or extended) to ``days``; planned downtime past the end is dropped."""
-    from twin.scenario import from_mapping
-
-    data = scn.model_dump(by_alias=True)
-    data["horizon_days"] = days
-    for room in data["rooms"]:
-        room["downtime"] = [d for d in room["downtime"] if d["day"] < days]
-    data["spd"]["outages"] = [o for o in data["spd"]["outages"] if o["day"] < days]
-    return from_mapping(data, source)
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -124,13 +161,13 @@ def cmd_run(args: argparse.Namespace) -> int:
         if bar:
             bar.close()
     seed = scn.seed if args.seed is None else args.seed
-    print(f"scenario {scn.name} | policy {args.policy} | {args.reps} replications | "
-          f"seed {seed} | {scn.horizon_days} days")
-    print(format_table(res.summary))
     try:
         res.write(out)
     except OSError as e:
         raise UsageError(f"--out {out}: cannot write ({e.strerror})") from None
+    print(f"scenario {scn.name} | policy {args.policy} | {args.reps} replications | "
+          f"seed {seed} | {scn.horizon_days} days")
+    print(format_table(res.summary))
     print(f"results written to {out}/ (events, cases, replications, summary, room_days, services)")
     return 0
 
@@ -150,12 +187,106 @@ def cmd_validate(args: argparse.Namespace) -> int:
     return status
 
 
+def _check_out(option: str, path: Path, is_file: bool = False) -> None:
+    """Fail early (exit 2) when an output path cannot be a directory (or, for files, a file)."""
+    if is_file and path.is_dir():
+        raise UsageError(f"{option} {path}: expected a file, {path} is a directory")
+    start = path.parent if is_file else path
+    blocker = next((p for p in (start, *start.parents) if p.exists()), None)
+    if blocker is not None and not blocker.is_dir():
+        raise UsageError(f"{option} {path}: expected a directory, {blocker} is a file")
+
+
+def _bar(show: str, total: int, desc: str):
+    if show == "on" or (show == "auto" and sys.stderr.isatty()):
+        from tqdm import tqdm
+
+        return tqdm(total=total, unit="rep", desc=desc, file=sys.stderr)
+    return None
+
+
+def _names(text: str | None) -> list[str] | None:
+    return None if text is None else [t.strip() for t in text.split(",") if t.strip()]
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    """``ortwin compare``."""
+    from policies import POLICIES
+    from twin.compare import CompareError, check_kpis, compare, format_comparison, resolve_policies
+
+    try:
+        names = list(POLICIES) if args.policies is None else _names(args.policies)
+        pols, ref = resolve_policies(names or [], args.reference)
+        kpis = None if args.kpis is None else check_kpis(_names(args.kpis) or [])
+        seen: dict[str, str] = {}
+        scns = []
+        for path in args.scenarios:
+            scn = _load(path, args.days)
+            if scn.name in seen:
+                raise UsageError(f"--scenarios {path}: name {scn.name!r} is also the name of "
+                                 f"{seen[scn.name]}")
+            seen[scn.name] = path
+            scns.append(scn)
+        out = Path(args.out)
+        _check_out("--out", out)
+        bar = _bar(args.progress, args.reps * len(pols) * len(scns), "compare")
+        try:
+            comp = compare(scns, pols, args.reps, args.seed, args.workers, ref,
+                           base_dirs=[Path(p).parent for p in args.scenarios],
+                           progress=bar.update if bar else None)
+        finally:
+            if bar:
+                bar.close()
+    except CompareError as e:
+        raise UsageError(str(e)) from None
+    print(format_comparison(comp, kpis))
+    try:
+        comp.write(out)
+    except OSError as e:
+        raise UsageError(f"--out {out}: cannot write ({e.strerror})") from None
+    print(f"\nresults written to {out}/ (replications, summary, differences)")
+    return 0
+
+
+def cmd_gate(args: argparse.Namespace) -> int:
+    """``ortwin gate``: 0 when every gate holds, 1 when one fails."""
+    from twin.gate import GateError, format_report, load_gates, run_gates
+
+    try:
+        plan = load_gates(args.gates)
+    except GateError as e:
+        raise UsageError(str(e)) from None
+    out = Path(args.out) if args.out else Path("out") / "gate" / Path(args.gates).stem
+    junit = Path(args.junit) if args.junit else out / "junit.xml"
+    markdown = Path(args.markdown) if args.markdown else out / "gates.md"
+    _check_out("--out", out)
+    _check_out("--junit", junit, is_file=True)
+    _check_out("--markdown", markdown, is_file=True)
+    bar = _bar(args.progress, plan.spec.reps * len(plan.arms()), "gate")
+    try:
+        report = run_gates(plan, args.workers, progress=bar.update if bar else None)
+    finally:
+        if bar:
+            bar.close()
+    print(format_report(report))
+    try:
+        report.write(out, junit, markdown)
+    except OSError as e:
+        raise UsageError(f"cannot write results ({e.filename}: {e.strerror})") from None
+    print(f"results written to {out}/, JUnit XML to {junit}, markdown to {markdown}")
+    return 0 if report.passed else 1
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``ortwin`` console script."""
     args = build_parser().parse_args(argv)
     try:
         if args.command == "run":
             return cmd_run(args)
+        if args.command == "compare":
+            return cmd_compare(args)
+        if args.command == "gate":
+            return cmd_gate(args)
         return cmd_validate(args)
     except (ScenarioError, UsageError) as e:
         print(f"ortwin: {e}", file=sys.stderr)
@@ -163,6 +294,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("ortwin: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # e.g. `ortwin run ... | head`: the reader left; outputs are written
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
 
 
 if __name__ == "__main__":

@@ -108,8 +108,13 @@ def run_batch(scn: Scenario, policy: str, seed: int, reps: range, keep_events: b
               base_dir: Path | None = None) -> list[RepOutput]:
     """Run a contiguous range of replications in this process."""
     with quiet_gc():
-        return [run_replication(scn, policy, seed, r, keep_events=keep_events, base_dir=base_dir)
-                for r in reps]
+        return _run_reps(scn, policy, seed, reps, keep_events, base_dir)
+
+
+def _run_reps(scn: Scenario, policy: str, seed: int, reps: range, keep_events: bool,
+              base_dir: Path | None) -> list[RepOutput]:
+    return [run_replication(scn, policy, seed, r, keep_events=keep_events, base_dir=base_dir)
+            for r in reps]
 
 
 @contextlib.contextmanager
@@ -144,10 +149,11 @@ def run_experiment(scn: Scenario, policy: str = "as-booked", reps: int = 10,
     batches = _batches(reps, workers)
     outputs: list[RepOutput] = []
     if workers <= 1:
-        for b in batches:
-            outputs.extend(run_batch(scn, policy, seed, b, keep_events, base_dir))
-            if progress:
-                progress(len(b))
+        with quiet_gc():  # once for the whole run, not per batch
+            for b in batches:
+                outputs.extend(_run_reps(scn, policy, seed, b, keep_events, base_dir))
+                if progress:
+                    progress(len(b))
     else:
         with ProcessPoolExecutor(max_workers=workers) as pool:
             futs = [pool.submit(run_batch, scn, policy, seed, b, keep_events, base_dir)

@@ -252,6 +252,16 @@ def check_references(scn: Scenario) -> list[tuple[str, str]]:
     return out
 
 
+def with_horizon(scn: Scenario, days: int, source: str = "<scenario>") -> Scenario:
+    """The scenario cut (or extended) to ``days``; planned downtime past the end is dropped."""
+    data = scn.model_dump(by_alias=True)
+    data["horizon_days"] = days
+    for room in data["rooms"]:
+        room["downtime"] = [d for d in room["downtime"] if d["day"] < days]
+    data["spd"]["outages"] = [o for o in data["spd"]["outages"] if o["day"] < days]
+    return from_mapping(data, source)
+
+
 __all__ = [
     "AddOns",
     "Beds",
@@ -288,4 +298,5 @@ __all__ = [
     "from_mapping",
     "load_raw",
     "load_scenario",
+    "with_horizon",
 ]

@@ -19,9 +19,8 @@ CASES = {  # file name -> (scenario, policy, seed, replications, horizon days)
 
 def golden_frame(scenario: str, policy: str, seed: int, reps: int, days: int):
     """The per-replication KPI frame a golden file stores."""
-    from twin.cli import with_horizon
     from twin.runner import run_experiment
-    from twin.scenario import load_scenario
+    from twin.scenario import load_scenario, with_horizon
 
     scn = with_horizon(load_scenario(ROOT / scenario), days)
     return run_experiment(scn, policy, reps, seed, keep_events=False).replications

@@ -1,0 +1,252 @@
+"""Policy comparisons: every scenario x policy with common random numbers, KPI summaries and
+paired differences from a reference policy with 95% confidence intervals.
+
+Every arm (scenario, policy) runs the same replication indices ``0..reps-1`` from the same base
+seed, so replication ``i`` has the same patients under every policy of a scenario (common random
+numbers) and the difference ``KPI(policy, i) - KPI(reference, i)`` is paired on ``i``. The
+interval is :func:`twin.summary.paired_difference`'s paired t-interval.
+
+Policy names are looked up in :data:`policies.POLICIES` when :func:`compare` is called, so any
+policy registered by then can be compared.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from twin.kpis import KPIS, kpi_def
+from twin.runner import _atomic, run_experiment
+from twin.scenario import Scenario
+from twin.summary import _fmt, kpi_columns, paired_difference
+
+DEFAULT_KPIS: tuple[str, ...] = (
+    "utilisation", "overtime_minutes", "out_of_hours_minutes", "overtime_p90_room_day",
+    "cases_completed", "cases_cancelled", "pacu_hold_minutes", "addon_wait_mean", "cost_total",
+    "plan_fallbacks",
+)
+"""KPIs shown by :func:`format_comparison` unless others are asked for (``--kpis``)."""
+
+DIFF_COLUMNS: tuple[str, ...] = (
+    "scenario", "policy", "reference", "kpi", "mean_diff", "ci_low", "ci_high", "n", "better",
+    "excludes_zero", "verdict",
+)
+"""Columns of :attr:`Comparison.differences`."""
+
+VERDICTS = ("better", "worse", "inconclusive")
+"""``verdict``: the 95% CI of ``policy - reference`` lies wholly on the KPI's better side,
+wholly on its worse side, or includes 0 (or has too few pairs to say)."""
+
+
+class CompareError(ValueError):
+    """A bad comparison request (unknown policy or KPI, duplicate names); one-line message."""
+
+
+@dataclass
+class Comparison:
+    """Replications and summaries of every arm plus paired differences from the reference."""
+
+    replications: pd.DataFrame
+    """One row per (scenario, policy, rep) with every KPI."""
+    summary: pd.DataFrame
+    """One row per (scenario, policy, kpi): n, mean, sd, CI, P50/P90/P95, CVaR95."""
+    differences: pd.DataFrame
+    """One row per (scenario, policy other than the reference, kpi); see :data:`DIFF_COLUMNS`."""
+    policies: tuple[str, ...]
+    reference: str
+    runs: pd.DataFrame
+    """One row per scenario: ``scenario, days, seed, reps``."""
+
+    def write(self, out_dir: str | Path) -> list[Path]:
+        """Write replications, summary and differences as parquet (summary and differences as
+        CSV too), each file atomically."""
+        out = Path(out_dir)
+        out.mkdir(parents=True, exist_ok=True)
+        written = []
+        for name, df in (("replications", self.replications), ("summary", self.summary),
+                         ("differences", self.differences)):
+            written.append(_atomic(out / f"{name}.parquet",
+                                   lambda p, d=df: d.to_parquet(p, index=False)))
+        for name, df in (("summary", self.summary), ("differences", self.differences)):
+            written.append(_atomic(out / f"{name}.csv", lambda p, d=df: d.to_csv(p, index=False)))
+        return written
+
+
+def default_reference(policies: Sequence[str]) -> str:
+    """``manual`` when it is among ``policies``, else the first of them."""
+    if not policies:
+        raise CompareError("--policies: expected at least one policy")
+    return "manual" if "manual" in policies else policies[0]
+
+
+def resolve_policies(policies: Sequence[str], reference: str | None = None
+                     ) -> tuple[tuple[str, ...], str]:
+    """Check ``policies`` against the registry (read now) and pick the reference."""
+    from policies import POLICIES
+
+    pols = tuple(policies)
+    if not pols:
+        raise CompareError("--policies: expected at least one policy")
+    for p in pols:
+        if p not in POLICIES:
+            raise CompareError(f"--policies: unknown policy {p!r} "
+                               f"(expected one of {', '.join(POLICIES)})")
+    dup = sorted({p for p in pols if pols.count(p) > 1})
+    if dup:
+        raise CompareError(f"--policies: policy {dup[0]!r} is listed twice")
+    ref = default_reference(pols) if reference is None else reference
+    if ref not in pols:
+        raise CompareError(f"--reference: {ref!r} is not one of the compared policies "
+                           f"({', '.join(pols)})")
+    return pols, ref
+
+
+def check_kpis(kpis: Sequence[str]) -> tuple[str, ...]:
+    """``kpis`` if every one is a registered KPI key (``staff_overtime_<role>`` included)."""
+    out = tuple(kpis)
+    if not out:
+        raise CompareError("--kpis: expected at least one KPI")
+    for k in out:
+        if k not in KPIS and not k.startswith("staff_overtime_"):
+            raise CompareError(f"--kpis: unknown KPI {k!r} (expected keys such as "
+                               f"{', '.join(DEFAULT_KPIS[:3])}; see docs/model.md)")
+    return out
+
+
+def compare(scenarios: Sequence[Scenario], policies: Sequence[str], reps: int = 10,
+            seed: int | None = None, workers: int = 1, reference: str | None = None, *,
+            base_dirs: Sequence[Path | None] | None = None,
+            progress: Callable[[int], None] | None = None) -> Comparison:
+    """Run every scenario under every policy (``reps`` replications each, same seed and
+    replication indices for every arm) and gather summaries and paired differences.
+
+    ``seed`` None uses each scenario's own seed (the same for all of its policies).
+    ``reference`` None means ``manual`` if compared, else the first policy. ``base_dirs`` (one
+    per scenario) resolve relative paths such as booked lists, as ``run_experiment`` does.
+    """
+    pols, ref = resolve_policies(policies, reference)
+    scns = list(scenarios)
+    if not scns:
+        raise CompareError("--scenarios: expected at least one scenario")
+    names = [s.name for s in scns]
+    dup = sorted({n for n in names if names.count(n) > 1})
+    if dup:
+        raise CompareError(f"--scenarios: scenario name {dup[0]!r} is used twice")
+    dirs = list(base_dirs) if base_dirs is not None else [None] * len(scns)
+    if len(dirs) != len(scns):
+        raise CompareError("base_dirs: expected one entry per scenario")
+    if reps < 1:
+        raise CompareError("--reps: expected a number of at least 1")
+
+    rep_frames, sum_frames, runs = [], [], []
+    for scn, base in zip(scns, dirs, strict=True):
+        s = scn.seed if seed is None else seed
+        runs.append({"scenario": scn.name, "days": scn.horizon_days, "seed": s, "reps": reps})
+        for pol in pols:
+            res = run_experiment(scn, pol, reps, s, workers, keep_events=False,
+                                 progress=progress, base_dir=base)
+            rep_frames.append(res.replications)
+            sum_frames.append(res.summary)
+    replications = pd.concat(rep_frames, ignore_index=True)
+    summary = pd.concat(sum_frames, ignore_index=True)
+    summary["n"] = summary["n"].astype("int64")
+    return Comparison(
+        replications=replications,
+        summary=summary,
+        differences=differences(replications, pols, ref),
+        policies=pols,
+        reference=ref,
+        runs=pd.DataFrame(runs, columns=["scenario", "days", "seed", "reps"]),
+    )
+
+
+def _verdict(lo: float, hi: float, better: str) -> tuple[bool, str]:
+    if math.isnan(lo) or math.isnan(hi) or lo <= 0 <= hi:
+        return False, "inconclusive"
+    side = "higher" if lo > 0 else "lower"
+    return True, "better" if side == better else "worse"
+
+
+def differences(replications: pd.DataFrame, policies: Sequence[str], reference: str,
+                kpis: Sequence[str] | None = None) -> pd.DataFrame:
+    """Paired differences ``policy - reference`` per scenario and KPI with 95% t-intervals
+    (:func:`twin.summary.paired_difference` on that scenario's replications), the number of
+    pairs and the verdict (:data:`VERDICTS`)."""
+    ks = list(kpis) if kpis is not None else kpi_columns(replications,
+                                                         ("scenario", "policy", "rep"))
+    rows = []
+    for scenario, sub in replications.groupby("scenario", sort=False):
+        ref_rows = sub.loc[sub["policy"] == reference].set_index("rep")
+        for pol in policies:
+            if pol == reference:
+                continue
+            pol_rows = sub.loc[sub["policy"] == pol].set_index("rep")
+            for kpi in ks:
+                mean, lo, hi = paired_difference(sub, kpi, pol, reference)
+                n = len(pd.concat([pol_rows[kpi], ref_rows[kpi]], axis=1, join="inner").dropna())
+                better = kpi_def(kpi).better
+                excl, verdict = _verdict(lo, hi, better)
+                rows.append([scenario, pol, reference, kpi, mean, lo, hi, n, better, excl,
+                             verdict])
+    out = pd.DataFrame(rows, columns=list(DIFF_COLUMNS))
+    return out.astype({"mean_diff": float, "ci_low": float, "ci_high": float, "n": "int64",
+                       "excludes_zero": bool})
+
+
+def _signed(x: float) -> str:
+    text = _fmt(x)
+    return f"+{text}" if isinstance(x, float) and not math.isnan(x) and x > 0 else text
+
+
+def format_comparison(comp: Comparison, kpis: Sequence[str] | None = None) -> str:
+    """One fixed-width table per scenario: for each KPI (default :data:`DEFAULT_KPIS`, those
+    present) and policy the mean and P90, and for non-reference policies the paired difference
+    from the reference, its 95% CI and the verdict (``better``, ``worse``, or ``n.s.`` for
+    inconclusive: the CI includes 0)."""
+    wanted = list(DEFAULT_KPIS if kpis is None else check_kpis(kpis))
+    present = set(comp.summary["kpi"])
+    wanted = [k for k in wanted if k in present]
+    summ = comp.summary.set_index(["scenario", "policy", "kpi"])
+    diffs = comp.differences.set_index(["scenario", "policy", "kpi"])
+    heads = ("KPI", "unit", "policy", "mean", "P90", f"diff vs {comp.reference}", "95% CI",
+             "verdict")
+    blocks = []
+    for run in comp.runs.itertuples(index=False):
+        lines: list[list[str]] = []
+        for kpi in wanted:
+            d = kpi_def(kpi)
+            for i, pol in enumerate(comp.policies):
+                key = (run.scenario, pol, kpi)
+                if key not in summ.index:
+                    continue
+                s = summ.loc[key]
+                if pol == comp.reference:
+                    diff, ci, verdict = "(reference)", "", ""
+                elif key in diffs.index:
+                    r = diffs.loc[key]
+                    diff = _signed(float(r["mean_diff"]))
+                    ci = f"[{_signed(float(r['ci_low']))}, {_signed(float(r['ci_high']))}]"
+                    verdict = "n.s." if r["verdict"] == "inconclusive" else str(r["verdict"])
+                else:
+                    diff, ci, verdict = "-", "", ""
+                lines.append([d.label if i == 0 else "", d.unit if i == 0 else "", pol,
+                              _fmt(float(s["mean"])), _fmt(float(s["p90"])), diff, ci, verdict])
+        widths = [max(len(h), *(len(ln[i]) for ln in lines)) if lines else len(h)
+                  for i, h in enumerate(heads)]
+
+        def row(cells: Sequence[str], w: list[int] = widths) -> str:
+            left = [f"{c:<{wi}}" for c, wi in zip(cells[:3], w[:3], strict=True)]
+            right = [f"{c:>{wi}}" for c, wi in zip(cells[3:6], w[3:6], strict=True)]
+            tail = [f"{c:<{wi}}" for c, wi in zip(cells[6:], w[6:], strict=True)]
+            return "  ".join(left + right + tail).rstrip()
+
+        title = (f"scenario {run.scenario} | policies {', '.join(comp.policies)} | reference "
+                 f"{comp.reference} | {run.reps} replications | seed {run.seed} | "
+                 f"{run.days} days")
+        blocks.append("\n".join([title, row(heads), "  ".join("-" * w for w in widths),
+                                 *(row(ln) for ln in lines)]))
+    return "\n\n".join(blocks)
