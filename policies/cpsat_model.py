@@ -19,7 +19,7 @@ from __future__ import annotations
 import time
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from ortools.sat.python import cp_model
 
@@ -82,6 +82,7 @@ class DayProblem:
     hint: Mapping[str, tuple[str, int]] = field(default_factory=dict)
     pinned: Mapping[str, str] = field(default_factory=dict)  # case -> room it must stay in
     allow_skip: bool = True  # a case may be left out of the day, at the ``left_out`` penalty
+    booked_only: bool = False  # each case in its booked room or left out (the first phase)
 
 
 @dataclass
@@ -137,6 +138,7 @@ def build(p: DayProblem) -> tuple[cp_model.CpModel, dict]:
     horizon = max(r.close for r in p.rooms) + p.max_overtime + max(
         [c.pacu_minutes for c in p.cases] + [c.duration for c in p.cases] + [0]) + p.tray_turnaround
     start, end, x, skip = {}, {}, {}, {}
+    rooms_today = {r.id for r in p.rooms}
     by_room: dict[str, list] = defaultdict(list)
     for c in p.cases:
         start[c.id] = m.new_int_var(0, horizon, f"start[{c.id}]")
@@ -149,6 +151,8 @@ def build(p: DayProblem) -> tuple[cp_model.CpModel, dict]:
         lits = []
         for r in p.rooms:
             if c.capability not in r.caps or (c.id in p.pinned and p.pinned[c.id] != r.id):
+                continue
+            if p.booked_only and c.booked_room in rooms_today and r.id != c.booked_room:
                 continue
             lit = m.new_bool_var(f"x[{c.id},{r.id}]")
             x[c.id, r.id] = lit
@@ -227,8 +231,9 @@ def build(p: DayProblem) -> tuple[cp_model.CpModel, dict]:
         terms.append(w.fairness * worst)
     m.minimize(sum(terms))
     if p.hint:  # a complete warm start: hinted cases where hinted, the others left out
+        hint = repaired_hint(p)
         for c in p.cases:
-            room, s = p.hint.get(c.id, ("", 0))
+            room, s = hint.get(c.id, ("", 0))
             placed = (c.id, room) in x
             m.add_hint(skip[c.id], not placed)
             if placed:
@@ -239,12 +244,54 @@ def build(p: DayProblem) -> tuple[cp_model.CpModel, dict]:
     return m, {"start": start, "x": x, "overtime": overtime, "skip": skip}
 
 
+def repaired_hint(p: DayProblem) -> dict[str, tuple[str, int]]:
+    """The hint made consistent with the model's whole minutes: in hinted start order, each case
+    starts no earlier than its room's previous case plus turnover, its surgeon's previous case,
+    the room's opening and its release; a case pushed past the overtime limit is hinted out."""
+    rooms = {r.id: r for r in p.rooms}
+    specs = {c.id: c for c in p.cases}
+    room_free: dict[str, int] = {}
+    surgeon_free: dict[str, int] = {}
+    out = {}
+    for cid, (rid, s) in sorted(p.hint.items(), key=lambda kv: (kv[1][1], kv[0])):
+        c, r = specs.get(cid), rooms.get(rid)
+        if c is None or r is None or c.capability not in r.caps:
+            continue
+        s = max(s, r.open, r.free_from, c.release, room_free.get(rid, 0),
+                surgeon_free.get(c.surgeon, 0))
+        if s > r.close - 1 or s + c.duration > r.close + p.max_overtime:
+            continue
+        out[cid] = (rid, s)
+        room_free[rid] = s + c.duration + p.turnover
+        surgeon_free[c.surgeon] = s + max(c.surgeon_minutes, 1)
+    return out
+
+
 def solve(p: DayProblem, *, deterministic_time: float = 5.0, wall_time: float = 20.0,
           seed: int = 0, workers: int = 1) -> Solution:
-    """Solve a day; OPTIMAL and FEASIBLE both give a plan, anything else gives none."""
-    t0 = time.perf_counter()
+    """Solve a day; OPTIMAL and FEASIBLE both give a plan, anything else gives none.
+
+    When cases may be left out, half the time first goes to a plan with every case in (a
+    single search thread finds those poorly from a plan that leaves cases out), and that plan,
+    when there is one, warm-starts the full model."""
     if not p.cases:
         return Solution("OPTIMAL", 0.0, 0.0, 0.0, {}, {})
+    if not p.allow_skip:
+        return _solve_once(p, deterministic_time, wall_time, seed, workers)
+    t0 = time.perf_counter()
+    half = deterministic_time / 2
+    every = _solve_once(replace(p, allow_skip=False), half, wall_time / 2, seed, workers)
+    full = _solve_once(replace(p, hint=every.assignment) if every.ok else p,
+                       deterministic_time - half, max(wall_time - every.wall_time, 1e-3),
+                       seed, workers)
+    best = full if full.ok or not every.ok else every
+    best.wall_time = time.perf_counter() - t0
+    return best
+
+
+def _solve_once(p: DayProblem, deterministic_time: float, wall_time: float, seed: int,
+                workers: int) -> Solution:
+    t0 = time.perf_counter()
     m, v = build(p)
     solver = cp_model.CpSolver()
     prm = solver.parameters

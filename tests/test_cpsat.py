@@ -147,3 +147,56 @@ def test_ml_cpsat_runs_a_week_with_day_of_replanning(base: Scenario) -> None:
     assert (ev.event == "plan_solved").sum() + (ev.event == "plan_fallback").sum() == 2
     assert (ev.event == "replan").sum() >= 1
     assert res.replications["cases_completed"].iloc[0] > 0
+
+
+def test_rules_warm_start_is_repaired_into_a_feasible_hint(base: Scenario) -> None:
+    """The rules plan (float minutes) becomes a complete hint the whole-minute model accepts."""
+    from ortools.sat.python import cp_model
+
+    from policies.cpsat_model import build, repaired_hint
+    from policies.ml_cpsat import _Quiet
+
+    policy = MlCpsatPolicy(base)
+    week, cases = day_cases(base, 0)
+    view = SuiteModel(base, policy, week)
+    rules = policy.fallback.plan_day(0, cases, _Quiet(view))
+    hint = {p.case_id: (p.room, int(p.start)) for p in rules}
+    prob = policy.problem(0, cases, policy.forecaster.forecast(cases, 0), hint=hint)
+    fixed = repaired_hint(prob)
+    assert set(fixed) <= set(hint) and len(fixed) >= len(hint) - 1
+    m, _ = build(prob)
+    solver = cp_model.CpSolver()
+    solver.parameters.fix_variables_to_their_hinted_value = True
+    solver.parameters.max_time_in_seconds = 20
+    assert solver.solve(m) in (cp_model.OPTIMAL, cp_model.FEASIBLE)
+
+
+def test_replan_sees_the_running_case_at_its_forecast(base: Scenario) -> None:
+    """A room in a case is busy until the case's P80 (not its booked end), and so is its surgeon."""
+    from twin.policy import RoomStatus
+
+    policy = MlCpsatPolicy(base)
+    week, cases = day_cases(base, 0)
+    running = cases[0]
+    f = Forecast(p50=200.0, p80=300.0, p95=400.0)
+    policy._forecasts[running.id] = f
+
+    class View:
+        now = 600.0
+        scenario = base
+
+        def rooms(self):
+            booked_end = 480.0 + running.booked_minutes
+            return {r.id: RoomStatus(r.id, "in_case" if r.id == running.booked_room else "idle",
+                                     running.id if r.id == running.booked_room else None, 480.0,
+                                     max(booked_end, 600.0) if r.id == running.booked_room else 600.0,
+                                     600.0, (), 450.0, 1050.0)
+                    for r in base.rooms}
+
+        def case(self, cid):
+            return week.cases[cid]
+
+    rooms, surgeons = policy._busy_until(View(), 0)
+    assert surgeons[running.surgeon] == pytest.approx(480.0 + 300.0)
+    assert rooms[running.booked_room] >= 480.0 + 300.0 + policy._turnover() - 1e-9
+    assert all(t == pytest.approx(600.0) for rid, t in rooms.items() if rid != running.booked_room)
