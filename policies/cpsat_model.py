@@ -2,8 +2,8 @@
 
 Cases are assigned to rooms and sequenced with optional interval variables (integer minutes from
 the day's midnight). Hard constraints: room capability and staffed hours (with at most
-``max_overtime`` planned minutes past close, at the P80 forecast), a room holds one case at a time
-(with turnover), a surgeon is never in two rooms at once, crews per role never exceed the staff
+``max_overtime`` planned minutes past close, at the plan's forecast quantile), a room holds one
+case at a time (with turnover) and none during its planned downtime, a surgeon is never in two rooms at once, crews per role never exceed the staff
 on shift, trays of each type (held from the start of the case until reprocessed) never exceed
 the inventory, PACU beds over predicted stays never exceed the beds, and cases pinned by the
 caller stay where they are. Soft, as weighted penalties summed into one objective: leaving a
@@ -50,6 +50,7 @@ class RoomSpec:
     open: int
     close: int
     free_from: int = 0     # busy until then (day-of re-planning)
+    down: tuple[tuple[int, int], ...] = ()  # planned downtime windows [start, end)
 
 
 @dataclass(frozen=True)
@@ -82,7 +83,6 @@ class DayProblem:
     hint: Mapping[str, tuple[str, int]] = field(default_factory=dict)
     pinned: Mapping[str, str] = field(default_factory=dict)  # case -> room it must stay in
     allow_skip: bool = True  # a case may be left out of the day, at the ``left_out`` penalty
-    booked_only: bool = False  # each case in its booked room or left out (the first phase)
 
 
 @dataclass
@@ -138,7 +138,6 @@ def build(p: DayProblem) -> tuple[cp_model.CpModel, dict]:
     horizon = max(r.close for r in p.rooms) + p.max_overtime + max(
         [c.pacu_minutes for c in p.cases] + [c.duration for c in p.cases] + [0]) + p.tray_turnaround
     start, end, x, skip = {}, {}, {}, {}
-    rooms_today = {r.id for r in p.rooms}
     by_room: dict[str, list] = defaultdict(list)
     for c in p.cases:
         start[c.id] = m.new_int_var(0, horizon, f"start[{c.id}]")
@@ -152,8 +151,6 @@ def build(p: DayProblem) -> tuple[cp_model.CpModel, dict]:
         for r in p.rooms:
             if c.capability not in r.caps or (c.id in p.pinned and p.pinned[c.id] != r.id):
                 continue
-            if p.booked_only and c.booked_room in rooms_today and r.id != c.booked_room:
-                continue
             lit = m.new_bool_var(f"x[{c.id},{r.id}]")
             x[c.id, r.id] = lit
             lits.append(lit)
@@ -166,8 +163,12 @@ def build(p: DayProblem) -> tuple[cp_model.CpModel, dict]:
                                              f"room[{c.id},{r.id}]")
             by_room[r.id].append((c, lit, iv))
         m.add_exactly_one([*lits, skip[c.id]])  # a room, or left out of the day
-    for items in by_room.values():
-        m.add_no_overlap([iv for _, _, iv in items])
+    for r in p.rooms:  # one case at a time, never during planned downtime
+        items = [iv for _, _, iv in by_room.get(r.id, [])]
+        items += [m.new_fixed_size_interval_var(a, b - a, f"down[{r.id},{a}]")
+                  for a, b in r.down if b > a]
+        if items:
+            m.add_no_overlap(items)
     # surgeons: never in two rooms at once
     present = {c.id: skip[c.id].Not() for c in p.cases}
     by_surgeon: dict[str, list] = defaultdict(list)
@@ -259,6 +260,9 @@ def repaired_hint(p: DayProblem) -> dict[str, tuple[str, int]]:
             continue
         s = max(s, r.open, r.free_from, c.release, room_free.get(rid, 0),
                 surgeon_free.get(c.surgeon, 0))
+        for a, b in sorted(r.down):  # after any downtime it would overlap
+            if s < b and a < s + c.duration + p.turnover:
+                s = b
         if s > r.close - 1 or s + c.duration > r.close + p.max_overtime:
             continue
         out[cid] = (rid, s)

@@ -51,6 +51,16 @@ class _Quiet:
         """Dropped: the warm-start plan is not the plan carried out."""
 
 
+class _NoFallbackNote(_Quiet):
+    """Passes the rules policy's audit notes through, except a second ``plan_fallback`` for a
+    day this policy has already logged as fallen back."""
+
+    def note(self, event: str, *args, **kwargs) -> None:
+        """Forward every note but ``plan_fallback``."""
+        if event != "plan_fallback":
+            self._view.note(event, *args, **kwargs)
+
+
 class MlCpsatPolicy:
     """CP-SAT over ML quantile forecasts, with the rules policy as warm start and safety net."""
 
@@ -95,6 +105,13 @@ class MlCpsatPolicy:
             self._fallback = self._rules(self.scn, self.catalog, self.forecaster)
         return self._fallback
 
+    def _quantile(self) -> float:
+        """The forecast quantile plans are made for (the catalog's enforced plan_percentile)."""
+        for rule in self.catalog.rules:
+            if rule.kind == "plan_percentile" and rule.severity == "enforced":
+                return float(_param(rule, "quantile"))
+        return 0.8
+
     def _max_overtime(self) -> int:
         for rule in self.catalog.rules:
             if rule.kind == "max_planned_overtime" and rule.severity == "enforced":
@@ -105,11 +122,11 @@ class MlCpsatPolicy:
                 rooms_free: dict[str, int] | None = None, release: dict[str, int] | None = None,
                 hint: dict[str, tuple[str, int]] | None = None) -> DayProblem:
         """The solver's view of ``day`` (minutes from the day's midnight)."""
-        scn, wd = self.scn, self.scn.weekday(day)
+        scn, wd, q = self.scn, self.scn.weekday(day), self._quantile()
         specs = []
         for c in cases:
             f = forecasts[c.id]
-            dur = max(int(math.ceil(f.p80)), 1)
+            dur = max(int(math.ceil(f.at(q))), 1)
             los = scn.pacu.los.get(c.patient_class)  # type: ignore[call-overload]
             specs.append(CaseSpec(
                 id=c.id, surgeon=c.surgeon, service=c.service, capability=c.capability,
@@ -118,7 +135,8 @@ class MlCpsatPolicy:
                 pacu_minutes=int(round(float(los.ppf(PACU_QUANTILE)))) if los else 60,
                 release=(release or {}).get(c.id, 0)))
         rooms = [RoomSpec(r.id, frozenset(r.capabilities), w.start, w.end,
-                          (rooms_free or {}).get(r.id, 0))
+                          (rooms_free or {}).get(r.id, 0),
+                          tuple((d.start, d.end) for d in r.downtime if d.day == day))
                  for r in scn.rooms if (w := r.hours.get(wd)) is not None and not r.addon_only]  # type: ignore[call-overload]
         staff = {role: [(s.start, s.end, s.count) for s in shifts if wd in s.days]
                  for role, shifts in scn.staff.items()}
@@ -177,7 +195,7 @@ class MlCpsatPolicy:
     def _fall_back(self, day: int, cases: Sequence[Case], view: SuiteView, why: str):
         view.note("plan_fallback", detail=f"day {day}: {why}")
         self.log.append({"day": day, "kind": "fallback", "status": why})
-        return list(self.fallback.plan_day(day, cases, view))
+        return list(self.fallback.plan_day(day, cases, _NoFallbackNote(view)))
 
     def _record(self, day: int, kind: str, sol: Solution, view: SuiteView) -> None:
         row = {"day": day, "kind": kind, "status": sol.status, "objective": sol.objective,
@@ -192,7 +210,7 @@ class MlCpsatPolicy:
         from policies.checks import check_plan
 
         found = check_plan(plan, {c.id: c for c in cases}, self.scn, day, forecasts,
-                           self.catalog, 0.8)
+                           self.catalog, self._quantile())
         return [str(v) for v in found]
 
     def _explain(self, day: int, plan: list[PlannedCase], cases: Sequence[Case],
@@ -200,15 +218,15 @@ class MlCpsatPolicy:
         """Why each case got its room and slot, in plain words."""
         by_id = {c.id: c for c in cases}
         rooms = {r.id: r for r in self.scn.rooms}
-        wd = self.scn.weekday(day)
-        ordered = sorted(plan, key=lambda p: (p.room, p.start))
+        wd, q = self.scn.weekday(day), self._quantile()
+        tag = f"P{round(q * 100)}"
         last_in_room: dict[str, PlannedCase] = {}
         surgeon_end: dict[str, tuple[float, str]] = {}
         for p in sorted(plan, key=lambda p: p.start):
             c, f = by_id[p.case_id], forecasts[p.case_id]
             w = rooms[p.room].hours[wd]  # type: ignore[index]
             why = [f"{c.id} ({c.procedure}, {c.surgeon}) → {p.room} at {_hm(p.start)}, "
-                   f"planned for {f.p80:.0f} min (P80; P50 {f.p50:.0f}, booked {c.booked_minutes:.0f})"]
+                   f"planned for {f.at(q):.0f} min ({tag}; P50 {f.p50:.0f}, booked {c.booked_minutes:.0f})"]
             if p.room == c.booked_room:
                 why.append(f"in its booked {c.service} block room")
             else:
@@ -221,14 +239,13 @@ class MlCpsatPolicy:
                 why.append(f"starts as soon as {c.surgeon} finishes {s_end[1]} (surgeon binds)")
             elif prev is not None:
                 why.append(f"follows {prev.case_id} after turnover")
-            end = p.start + f.p80
+            end = p.start + f.at(q)
             close = day * 1440 + w.end
-            why.append(f"ends {_hm(end)} at P80, " + ("within staffed hours" if end <= close
+            why.append(f"ends {_hm(end)} at {tag}, " + ("within staffed hours" if end <= close
                        else f"{end - close:.0f} min past close"))
             self.explanations[c.id] = "; ".join(why)
             last_in_room[p.room] = p
-            surgeon_end[c.surgeon] = (p.start + f.p80, c.id)
-        del ordered
+            surgeon_end[c.surgeon] = (p.start + f.at(q), c.id)
 
     # --- day-of ---------------------------------------------------------------------------
     def _replan(self, view: SuiteView, why: str, busy: dict[str, float] | None = None,
@@ -274,7 +291,7 @@ class MlCpsatPolicy:
 
     def _busy_until(self, view: SuiteView, day: int) -> tuple[dict[str, float], dict[str, float]]:
         """When each room and each operating surgeon is expected free, from the forecasts: a
-        running case ends at its P80 (or, past that, a quarter of its P50 from now), then
+        running case ends at its plan quantile (or, past that, a quarter of its P50 from now), then
         turnover and the queued add-ons at booked minutes."""
         now, turnover = view.now, self._turnover()
         rooms, surgeons = {}, {}
@@ -289,7 +306,7 @@ class MlCpsatPolicy:
                     except ForecastError:
                         f = None
                 if f is not None:
-                    end = max(st.since + f.p80, now + 0.25 * f.p50)
+                    end = max(st.since + f.at(self._quantile()), now + 0.25 * f.p50)
                     surgeons[c.surgeon] = max(surgeons.get(c.surgeon, now), end)
                     addons = st.expected_free - max(st.since + c.booked_minutes, now)
                     free = max(free, end + turnover + max(addons, 0.0))

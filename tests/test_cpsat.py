@@ -43,7 +43,7 @@ class Recorder:
         self.notes.append((event, detail))
 
 
-@pytest.mark.parametrize("name", ["baseline", "pacu_closed_beds", "staffing_shortage"])
+@pytest.mark.parametrize("name", ["baseline", "pacu_closed_beds", "staffing_shortage", "room_downtime"])
 def test_cpsat_plans_satisfy_every_enforced_rule(name: str) -> None:
     scn = load_scenario(f"scenarios/{name}.yaml")
     policy = MlCpsatPolicy(scn, deterministic_time=2.0)
