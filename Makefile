@@ -11,6 +11,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 VPY    := $(BIN)/python
 REPS   ?= 20
+CMP_REPS ?= 4
 
 CORE_STAMP := $(VENV)/.installed-core
 DEV_STAMP  := $(VENV)/.installed-dev
@@ -21,14 +22,15 @@ DEV_STAMP  := $(VENV)/.installed-dev
 
 help:
 	@echo "ORTwin make targets:"
-	@echo "  make demo      create .venv (core install), validate scenarios, run baseline + pacu_closed_beds"
+	@echo "  make demo      create .venv (core install), validate scenarios, run baseline + pacu_closed_beds,"
+	@echo "                 then compare manual, rules and ml-cpsat on both (CMP_REPS replications)"
 	@echo "  make test      create/update .venv with the dev extra and run pytest (-n 2)"
 	@echo "  make lint      ruff check ."
-	@echo "  make bench     run bench/bench_twin.py"
+	@echo "  make bench     run the benchmarks in bench/ (twin, duration model, CP-SAT)"
 	@echo "  make venv      create .venv and install the project (core, editable)"
 	@echo "  make dev       create .venv and install the project with the dev extra"
 	@echo "  make clean     remove outputs and caches (keeps .venv); distclean also removes .venv"
-	@echo "Variables: PYTHON=$(PYTHON) VENV=$(VENV) REPS=$(REPS)"
+	@echo "Variables: PYTHON=$(PYTHON) VENV=$(VENV) REPS=$(REPS) CMP_REPS=$(CMP_REPS)"
 
 all: test
 
@@ -60,6 +62,8 @@ demo: $(CORE_STAMP)
 	$(BIN)/ortwin validate scenarios/*.yaml
 	$(BIN)/ortwin run scenarios/baseline.yaml --reps $(REPS) --out out/baseline
 	$(BIN)/ortwin run scenarios/pacu_closed_beds.yaml --reps $(REPS) --out out/pacu_closed_beds
+	$(BIN)/ortwin compare --scenarios scenarios/baseline.yaml scenarios/pacu_closed_beds.yaml \
+		--policies manual,rules,ml-cpsat --reps $(CMP_REPS) --workers 2 --out out/compare
 
 test: $(DEV_STAMP)
 	$(VPY) -m pytest -n 2 -q
@@ -69,6 +73,8 @@ lint: $(DEV_STAMP)
 
 bench: $(CORE_STAMP)
 	$(VPY) bench/bench_twin.py
+	$(VPY) bench/bench_forecast.py
+	$(VPY) bench/bench_cpsat.py
 
 clean:
 	rm -rf out build dist .pytest_cache .ruff_cache .hypothesis *.egg-info

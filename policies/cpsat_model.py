@@ -8,8 +8,10 @@ on shift, trays of each type (held from the start of the case until reprocessed)
 the inventory, PACU beds over predicted stays never exceed the beds, and cases pinned by the
 caller stay where they are. Soft, as weighted penalties summed into one objective: leaving a
 case out of the day (heavily: the monitored plan-all-booked rule), planned overtime at P80, idle
-staffed time, moving a case out of its booked room (the surgeon's block), starts after prime
-time, and the spread of late starts across services (fairness).
+staffed time, moving a case out of its booked room (the surgeon's block), a surgeon waiting
+between their own cases (surgeons' preference for a run of cases), minutes planned into a room's
+add-on reserve (when the catalog's ``addon_reserve`` rule is monitored or advisory; enforced, it
+is hard), starts after prime time, and the spread of late starts across services (fairness).
 
 With ``workers=1`` and a deterministic-time limit the search is reproducible run to run.
 """
@@ -51,6 +53,7 @@ class RoomSpec:
     close: int
     free_from: int = 0     # busy until then (day-of re-planning)
     down: tuple[tuple[int, int], ...] = ()  # planned downtime windows [start, end)
+    reserve: int = 0       # minutes before close kept for add-ons (the addon_reserve rule)
 
 
 @dataclass(frozen=True)
@@ -62,6 +65,9 @@ class Weights:
     moved_room: int = 30
     late_start: int = 2
     fairness: int = 5
+    reserve: int = 3       # per minute planned into a room's add-on reserve (rule not enforced)
+    surgeon_wait: int = 0  # per minute a surgeon waits between their own cases (a preference;
+    #                        off by default: it makes the search markedly slower)
     left_out: int = 5000   # per case left out of the day (the monitored plan-all-booked rule)
 
 
@@ -83,6 +89,7 @@ class DayProblem:
     hint: Mapping[str, tuple[str, int]] = field(default_factory=dict)
     pinned: Mapping[str, str] = field(default_factory=dict)  # case -> room it must stay in
     allow_skip: bool = True  # a case may be left out of the day, at the ``left_out`` penalty
+    reserve_enforced: bool = False  # rooms' add-on reserves are hard (else a soft penalty)
 
 
 @dataclass
@@ -135,8 +142,10 @@ def _cumulative(m: cp_model.CpModel, name: str, need: list, windows, horizon: in
 def build(p: DayProblem) -> tuple[cp_model.CpModel, dict]:
     """The CP-SAT model of a day and its named variables."""
     m = cp_model.CpModel()
-    horizon = max(r.close for r in p.rooms) + p.max_overtime + max(
-        [c.pacu_minutes for c in p.cases] + [c.duration for c in p.cases] + [0]) + p.tray_turnaround
+    horizon = max([r.close + p.max_overtime for r in p.rooms] + [r.free_from for r in p.rooms]
+                  + [c.release for c in p.cases]) + max(
+        [c.pacu_minutes for c in p.cases] + [c.duration for c in p.cases] + [0]) \
+        + p.tray_turnaround + p.turnover
     start, end, x, skip = {}, {}, {}, {}
     by_room: dict[str, list] = defaultdict(list)
     for c in p.cases:
@@ -214,6 +223,25 @@ def build(p: DayProblem) -> tuple[cp_model.CpModel, dict]:
         idle = m.new_int_var(0, horizon, f"idle[{r.id}]")
         m.add(idle >= (r.close - max(r.open, r.free_from)) - load + ot)
         terms += [w.overtime * ot, w.idle * idle]
+        if r.reserve > 0 and items:  # add-on reserve: hard, or minutes planned into it
+            if p.reserve_enforced:
+                m.add(r_end <= r.close - r.reserve)
+            else:
+                into = m.new_int_var(0, horizon, f"into_reserve[{r.id}]")
+                m.add(into >= r_end - (r.close - r.reserve))
+                terms.append(w.reserve * into)
+    # surgeons' preference: their cases back to back (minutes waiting between them)
+    for name, cs in _group(p.cases, lambda c: c.surgeon).items():
+        if len(cs) < 2 or not w.surgeon_wait:
+            continue
+        first = m.new_int_var(0, horizon, f"first[{name}]")
+        last = m.new_int_var(0, horizon, f"last[{name}]")
+        for c in cs:
+            m.add(first <= start[c.id]).only_enforce_if(present[c.id])
+            m.add(last >= start[c.id] + c.surgeon_minutes).only_enforce_if(present[c.id])
+        wait = m.new_int_var(0, horizon, f"surgeon_wait[{name}]")
+        m.add(wait >= last - first - sum(present[c.id] * c.surgeon_minutes for c in cs))
+        terms.append(w.surgeon_wait * wait)
     late_by_service: dict[str, list] = defaultdict(list)
     for c in p.cases:
         terms.append(w.left_out * skip[c.id])
@@ -268,6 +296,13 @@ def repaired_hint(p: DayProblem) -> dict[str, tuple[str, int]]:
         out[cid] = (rid, s)
         room_free[rid] = s + c.duration + p.turnover
         surgeon_free[c.surgeon] = s + max(c.surgeon_minutes, 1)
+    return out
+
+
+def _group(items, key) -> dict:
+    out: dict = defaultdict(list)
+    for it in items:
+        out[key(it)].append(it)
     return out
 
 

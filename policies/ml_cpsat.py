@@ -26,7 +26,7 @@ from twin.scenario import Scenario
 
 DETERMINISTIC_TIME = 1.0
 """Deterministic-time limit of a day's plan (``ORTWIN_CPSAT_DTIME`` overrides it)."""
-REPLAN_TIME = 0.2
+REPLAN_TIME = 0.1
 """Deterministic-time limit of a day-of re-plan (``ORTWIN_CPSAT_REPLAN_DTIME`` overrides it)."""
 PACU_QUANTILE = 0.8
 """PACU stays are planned at this quantile of length of stay (stays shorter than planned
@@ -112,6 +112,18 @@ class MlCpsatPolicy:
                 return float(_param(rule, "quantile"))
         return 0.8
 
+    def _reserve(self, day: int) -> tuple[dict[str, float], bool]:
+        """The add-on reserve per room (from the catalog's addon_reserve rule) and whether it
+        is enforced (hard) rather than a penalty."""
+        from policies.planning import addon_reserve
+
+        for rule in self.catalog.rules:
+            if rule.kind == "addon_reserve":
+                return (addon_reserve(self.scn, day, float(_param(rule, "factor")),
+                                      float(_param(rule, "max_minutes"))),
+                        rule.severity == "enforced")
+        return {}, False
+
     def _max_overtime(self) -> int:
         for rule in self.catalog.rules:
             if rule.kind == "max_planned_overtime" and rule.severity == "enforced":
@@ -134,9 +146,11 @@ class MlCpsatPolicy:
                 crew=dict(c.crew), trays={t: c.trays.count(t) for t in set(c.trays)},
                 pacu_minutes=int(round(float(los.ppf(PACU_QUANTILE)))) if los else 60,
                 release=(release or {}).get(c.id, 0)))
+        reserve, reserve_enforced = self._reserve(day)
         rooms = [RoomSpec(r.id, frozenset(r.capabilities), w.start, w.end,
                           (rooms_free or {}).get(r.id, 0),
-                          tuple((d.start, d.end) for d in r.downtime if d.day == day))
+                          tuple((d.start, d.end) for d in r.downtime if d.day == day),
+                          int(round(reserve.get(r.id, 0.0))))
                  for r in scn.rooms if (w := r.hours.get(wd)) is not None and not r.addon_only]  # type: ignore[call-overload]
         staff = {role: [(s.start, s.end, s.count) for s in shifts if wd in s.days]
                  for role, shifts in scn.staff.items()}
@@ -152,7 +166,8 @@ class MlCpsatPolicy:
                                 (scn.pacu.hours.start, scn.pacu.hours.end,
                                  scn.pacu.beds - scn.pacu.after_hours_beds)],
                           prime_end=scn.kpi.prime_time.end,
-                          weights=self.weights, hint=hint or {}, allow_skip=not self.plan_all)
+                          weights=self.weights, hint=hint or {}, allow_skip=not self.plan_all,
+                          reserve_enforced=reserve_enforced)
 
     # --- the day's plan -------------------------------------------------------------------
     def plan_day(self, day: int, cases: Sequence[Case], view: SuiteView) -> list[PlannedCase]:
@@ -258,14 +273,17 @@ class MlCpsatPolicy:
         status = view.rooms()
         waiting = [view.case(cid) for st in status.values() for cid in st.queue
                    if not view.case(cid).is_addon and int(view.planned_start(cid) // 1440) == day]
-        if not waiting:
-            return []
+        base = day * 1440
+        open_rooms = [r for r in self.scn.rooms if not r.addon_only
+                      and (w := r.hours.get(self.scn.weekday(day))) is not None  # type: ignore[call-overload]
+                      and base + w.end > now]
+        if not waiting or not open_rooms:
+            return []  # nothing to move, or no room can still start a case today
         try:
             forecasts = {c.id: self._forecasts.get(c.id) or self.forecaster.forecast([c], day)[c.id]
                          for c in waiting}
         except ForecastError:
             return []
-        base = day * 1440
         room_free, surgeon_free = self._busy_until(view, day)
         free = {rid: int(max(room_free[rid], (busy or {}).get(rid, 0.0)) - base)
                 for rid in status}

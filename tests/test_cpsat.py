@@ -8,7 +8,7 @@ import dataclasses
 import pytest
 
 from policies.checks import check_plan
-from policies.cpsat_model import solve
+from policies.cpsat_model import DayProblem, solve
 from policies.forecast import Forecast, ForecastError
 from policies.ml_cpsat import MlCpsatPolicy
 from policies.rules_catalog import load_catalog
@@ -200,3 +200,30 @@ def test_replan_sees_the_running_case_at_its_forecast(base: Scenario) -> None:
     assert surgeons[running.surgeon] == pytest.approx(480.0 + 300.0)
     assert rooms[running.booked_room] >= 480.0 + 300.0 + policy._turnover() - 1e-9
     assert all(t == pytest.approx(600.0) for rid, t in rooms.items() if rid != running.booked_room)
+
+
+def _toy_day(reserve_enforced: bool, weight: int) -> DayProblem:
+    from policies.cpsat_model import CaseSpec, RoomSpec, Weights
+
+    cases = [CaseSpec(f"c{i}", f"s{i % 2}", "gen", "general", 100, 100, "R1", {}, {}, 60)
+             for i in range(5)]
+    rooms = [RoomSpec("R1", frozenset({"general"}), 480, 960, reserve=120),
+             RoomSpec("R2", frozenset({"general"}), 480, 960, reserve=120)]
+    return DayProblem(day=0, cases=cases, rooms=rooms, turnover=20, max_overtime=60, staff={},
+                      trays={}, tray_turnaround=0, pacu=[(0, 2880, 10)], prime_end=900,
+                      weights=Weights(reserve=weight), reserve_enforced=reserve_enforced)
+
+
+@pytest.mark.parametrize("enforced, weight", [(True, 0), (False, 50)])
+def test_addon_reserve_is_kept_hard_or_by_its_penalty(enforced: bool, weight: int) -> None:
+    sol = solve(_toy_day(enforced, weight), deterministic_time=2.0)
+    assert sol.ok and not sol.left_out
+    assert all(s + 100 <= 960 - 120 for _, s in sol.assignment.values())
+
+
+def test_addon_reserve_penalty_off_lets_plans_run_into_it() -> None:
+    from policies.cpsat_model import Weights
+
+    p = dataclasses.replace(_toy_day(False, 0), weights=Weights(reserve=0, idle=0, moved_room=500))
+    sol = solve(p, deterministic_time=2.0)
+    assert sol.ok and max(s + 100 for _, s in sol.assignment.values()) > 960 - 120
