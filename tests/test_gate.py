@@ -56,8 +56,10 @@ def test_release_gates_pass_and_write_reports(tmp_path: Path, capsys: pytest.Cap
     assert root.get("tests") == str(n) and root.get("failures") == "0"
     assert len(cases) == n and failures == []
     suites = root.findall("testsuite")
-    assert [s.get("name") for s in suites] == ["baseline / as-booked",
-                                               "pacu_closed_beds / as-booked"]
+    arms = sorted({(g["scenario"], g["policy"])
+                   for g in yaml.safe_load(RELEASE.read_text())["gates"]})
+    assert sorted(s.get("name") for s in suites) == [f"{sc} / {po}" for sc, po in arms]
+    assert {"ml-cpsat", "rules", "as-booked"} <= {po for _, po in arms}
     assert sum(int(s.get("tests")) for s in suites) == n
 
     md = (tmp_path / "reports" / "gates.md").read_text()
@@ -71,7 +73,7 @@ def test_release_gates_pass_and_write_reports(tmp_path: Path, capsys: pytest.Cap
     assert len(results) == n and results["passed"].all()
     assert set(results["kind"]) == {"absolute", "relative"}
     reps = pd.read_parquet(tmp_path / "res" / "replications.parquet")
-    assert len(reps) == 2 * 4 and set(reps["rep"]) == {0, 1, 2, 3}  # 2 arms x reps 4, days 2
+    assert len(reps) == len(arms) * 4 and set(reps["rep"]) == {0, 1, 2, 3}  # reps 4, days 2
 
 
 def test_failing_example_exits_1_with_one_failure(tmp_path: Path,
