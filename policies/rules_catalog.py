@@ -77,10 +77,9 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from twin.scenario import ScenarioError
+from twin.scenario import ScenarioError, read_yaml_mapping
 
 RULES_DIR = Path(__file__).resolve().parent / "rules"
 STANDARD = RULES_DIR / "standard.yaml"
@@ -281,22 +280,7 @@ class RuleCatalog(_Strict):
 
 # --- loading ------------------------------------------------------------------------------------
 def _read(path: Path) -> dict[str, Any]:
-    try:
-        text = path.read_text()
-    except FileNotFoundError:
-        raise ScenarioError(path, "", "file not found") from None
-    except OSError as e:
-        raise ScenarioError(path, "", f"cannot read file ({e.strerror})") from None
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        where = f"line {mark.line + 1}" if mark else ""
-        problem = getattr(e, "problem", None) or "syntax error"
-        raise ScenarioError(path, where, f"invalid YAML ({problem})") from None
-    if not isinstance(data, dict):
-        raise ScenarioError(path, "", "expected a YAML mapping at the top level")
-    return data
+    return read_yaml_mapping(path)
 
 
 def _loc(loc: tuple[Any, ...], data: Any) -> str:

@@ -30,12 +30,11 @@ from pathlib import Path
 from typing import Any, Literal
 
 import pandas as pd
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from twin.kpis import KPIS, kpi_def
 from twin.runner import _atomic, run_experiment
-from twin.scenario import Scenario, load_scenario
+from twin.scenario import Scenario, load_scenario, read_yaml_mapping
 
 STATISTICS: tuple[str, ...] = ("mean", "p50", "p90", "p95", "cvar95")
 """Summary statistics a gate can check (columns of ``summary.csv``)."""
@@ -202,24 +201,7 @@ class GatePlan:
 
 
 def _read_yaml(path: Path) -> dict[str, Any]:
-    try:
-        text = path.read_text()
-    except FileNotFoundError:
-        raise GateError(path, "", "file not found") from None
-    except IsADirectoryError:
-        raise GateError(path, "", "expected a gates file, got a directory") from None
-    except OSError as e:
-        raise GateError(path, "", f"cannot read file ({e.strerror})") from None
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        where = f"line {mark.line + 1}" if mark else ""
-        problem = getattr(e, "problem", None) or "syntax error"
-        raise GateError(path, where, f"invalid YAML ({problem})") from None
-    if not isinstance(data, dict):
-        raise GateError(path, "", "expected a YAML mapping at the top level")
-    return data
+    return read_yaml_mapping(path, GateError, "expected a gates file, got a directory")
 
 
 def read_summary(path: Path, gates_file: Path, field: str) -> pd.DataFrame:

@@ -91,29 +91,34 @@ def _merge(base: Any, over: Any, removed: set[str] | None = None) -> Any:
     return over
 
 
-def _read_yaml(path: Path) -> dict[str, Any]:
+def read_yaml_mapping(path: Path, error: type[Exception] = ScenarioError,
+                      directory: str | None = None) -> dict[str, Any]:
+    """A YAML file whose top level is a mapping; any problem raises ``error(path, where, what)``
+    with a one-line message (``directory``: the message when ``path`` is a directory)."""
     try:
         text = path.read_text()
     except FileNotFoundError:
-        raise ScenarioError(path, "", "file not found") from None
+        raise error(path, "", "file not found") from None
+    except IsADirectoryError as e:
+        raise error(path, "", directory or f"cannot read file ({e.strerror})") from None
     except OSError as e:
-        raise ScenarioError(path, "", f"cannot read file ({e.strerror})") from None
+        raise error(path, "", f"cannot read file ({e.strerror})") from None
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = f"line {mark.line + 1}" if mark else ""
         problem = getattr(e, "problem", None) or "syntax error"
-        raise ScenarioError(path, where, f"invalid YAML ({problem})") from None
+        raise error(path, where, f"invalid YAML ({problem})") from None
     if not isinstance(data, dict):
-        raise ScenarioError(path, "", "expected a YAML mapping at the top level")
+        raise error(path, "", "expected a YAML mapping at the top level")
     return data
 
 
 def load_raw(path: str | Path, _seen: tuple[Path, ...] = ()) -> dict[str, Any]:
     """The merged mapping of a scenario file, following ``extends`` chains."""
     path = Path(path)
-    data = _read_yaml(path)
+    data = read_yaml_mapping(path)
     parent = data.pop("extends", None)
     if parent is None:
         return data
