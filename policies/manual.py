@@ -12,14 +12,16 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from policies.as_booked import AsBooked
 from policies.planning import staffed_window, starts_from_sequence, turnover
 from twin.demand import Case
-from twin.policy import Move, PlannedCase, SuiteView, first_free_room
+from twin.policy import PlannedCase, SuiteView
 from twin.scenario import Scenario
 
 
-class ManualPolicy:
-    """Booked rooms, booking order, booked minutes; add-ons FCFS; no day-of moves."""
+class ManualPolicy(AsBooked):
+    """Booked rooms, booking order, booked minutes; add-ons FCFS and no day-of moves (as
+    ``as-booked``: both are what a desk does without a planner)."""
 
     name = "manual"
 
@@ -41,15 +43,3 @@ class ManualPolicy:
             starts = starts_from_sequence([c.booked_minutes for c in lst], open_, T)
             plan.extend(PlannedCase(c.id, room, s) for c, s in zip(lst, starts, strict=True))
         return plan
-
-    def place_addon(self, case: Case, view: SuiteView) -> Move:
-        """First free capable room, behind add-ons already waiting (first come, first served)."""
-        return Move(case.id, first_free_room(view, case), "after_addons", case.arrival)
-
-    def on_running_long(self, room: str, case: Case, view: SuiteView) -> list[Move]:
-        """Nothing moves once the day has started."""
-        return []
-
-    def on_room_down(self, room: str, until: float, view: SuiteView) -> list[Move]:
-        """Nothing moves; the room's cases wait for it."""
-        return []
