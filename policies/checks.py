@@ -174,17 +174,23 @@ def _room_overlap(items: list[_Item], out: list[Violation]) -> None:
                                          f"both in {room} around {_clock(max(a.start, b.start))}"))
 
 
-def _surgeon_overlap(items: list[_Item], out: list[Violation]) -> None:
+def _surgeon_pairs(items: list[_Item]):
+    """Every pair of one surgeon's planned cases, as (surgeon, earlier-listed, later-listed)."""
     by_surgeon: dict[str, list[_Item]] = defaultdict(list)
     for it in items:
         by_surgeon[it.case.surgeon].append(it)
     for sg, lst in by_surgeon.items():
         for i, a in enumerate(lst):
             for b in lst[i + 1:]:
-                if _overlaps(a, b):
-                    out.append(Violation("surgeon_overlap", (a.case.id, b.case.id),
-                                         f"{sg} in {a.room} and {b.room} at "
-                                         f"{_clock(max(a.start, b.start))}"))
+                yield sg, a, b
+
+
+def _surgeon_overlap(items: list[_Item], out: list[Violation]) -> None:
+    for sg, a, b in _surgeon_pairs(items):
+        if _overlaps(a, b):
+            out.append(Violation("surgeon_overlap", (a.case.id, b.case.id),
+                                 f"{sg} in {a.room} and {b.room} at "
+                                 f"{_clock(max(a.start, b.start))}"))
 
 
 def _peak(intervals: list[tuple[float, float, int, str]], capacity, name: str, what: str,
@@ -338,17 +344,12 @@ def _rule(rule: Rule, items: list[_Item], cases: Mapping[str, Case], scenario: S
                                      f"{room} planned to end {_clock(last.end)}, "
                                      f"{last.end - limit:.0f} min after {what}"))
     elif k == "surgeon_one_room":
-        by_surgeon: dict[str, list[_Item]] = defaultdict(list)
-        for it in items:
-            by_surgeon[it.case.surgeon].append(it)
-        for sg, lst in by_surgeon.items():
-            for i, a in enumerate(lst):
-                for b in lst[i + 1:]:
-                    gap = P.gap_minutes if a.room != b.room else 0.0
-                    if _overlaps(a, b, gap):
-                        out.append(Violation(rule.id, (a.case.id, b.case.id),
-                                             f"{sg}'s cases in {a.room} and {b.room} overlap or "
-                                             f"are less than {gap:.0f} min apart"))
+        for sg, a, b in _surgeon_pairs(items):
+            gap = P.gap_minutes if a.room != b.room else 0.0
+            if _overlaps(a, b, gap):
+                out.append(Violation(rule.id, (a.case.id, b.case.id),
+                                     f"{sg}'s cases in {a.room} and {b.room} overlap or "
+                                     f"are less than {gap:.0f} min apart"))
     elif k == "first_case_at_open":
         for room, lst in by_room.items():
             w = _day_window(scenario, room, day)

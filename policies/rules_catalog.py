@@ -79,7 +79,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from twin.scenario import ScenarioError, read_yaml_mapping
+from twin.scenario import ScenarioError, field_path, read_yaml_mapping
 
 RULES_DIR = Path(__file__).resolve().parent / "rules"
 STANDARD = RULES_DIR / "standard.yaml"
@@ -279,25 +279,6 @@ class RuleCatalog(_Strict):
 
 
 # --- loading ------------------------------------------------------------------------------------
-def _read(path: Path) -> dict[str, Any]:
-    return read_yaml_mapping(path)
-
-
-def _loc(loc: tuple[Any, ...], data: Any) -> str:
-    """A dotted field path; a rule's list index becomes ``rules[<id>]``."""
-    parts: list[str] = []
-    node = data
-    for item in loc:
-        if isinstance(item, int) and isinstance(node, list) and 0 <= item < len(node):
-            node = node[item]
-            ident = node.get("id") if isinstance(node, dict) else None
-            parts.append(f"[{ident}]" if isinstance(ident, str) and ident else f"[{item}]")
-            continue
-        parts.append(("." if parts else "") + str(item))
-        node = node.get(item) if isinstance(node, dict) else None
-    return "".join(parts)
-
-
 def _message(err: dict[str, Any]) -> str:
     kind = err["type"]
     if kind == "extra_forbidden":
@@ -318,7 +299,7 @@ def catalog_from_mapping(data: dict[str, Any], source: str | Path = "<catalog>")
         ctx_err = (err.get("ctx") or {}).get("error")
         if isinstance(ctx_err, _FieldError):
             loc, msg = loc + ctx_err.loc, ctx_err.message
-        raise ScenarioError(source, _loc(loc, data), msg) from None
+        raise ScenarioError(source, field_path(loc, data), msg) from None
 
 
 def load_catalog(path_or_paths: str | Path | Iterable[str | Path] | None = None) -> RuleCatalog:
@@ -332,7 +313,7 @@ def load_catalog(path_or_paths: str | Path | Iterable[str | Path] | None = None)
         [Path(p) for p in path_or_paths]
     if not paths:
         raise ValueError("load_catalog: expected at least one file")
-    catalogs = [catalog_from_mapping(_read(p), p) for p in paths]
+    catalogs = [catalog_from_mapping(read_yaml_mapping(p), p) for p in paths]
     if len(catalogs) == 1:
         return catalogs[0]
     rules: list[Rule] = []
@@ -356,7 +337,7 @@ def load_catalog(path_or_paths: str | Path | Iterable[str | Path] | None = None)
 @functools.lru_cache(maxsize=1)
 def standard_catalog() -> RuleCatalog:
     """The standard catalog shipped in ``policies/rules/standard.yaml`` (loaded once)."""
-    return catalog_from_mapping(_read(STANDARD), STANDARD)
+    return catalog_from_mapping(read_yaml_mapping(STANDARD), STANDARD)
 
 
 __all__ = [

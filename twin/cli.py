@@ -18,26 +18,25 @@ class UsageError(Exception):
     """A bad command-line value; the message is one line."""
 
 
-def _positive(name: str):
+def _whole(name: str, minimum: int):
+    """An argparse type: a whole number of at least ``minimum``."""
     def parse(text: str) -> int:
         try:
             v = int(text)
         except ValueError:
             raise argparse.ArgumentTypeError(f"{name} expects a whole number, got {text!r}") from None
-        if v < 1:
-            raise argparse.ArgumentTypeError(f"{name} expects a number of at least 1, got {v}")
+        if v < minimum:
+            least = "a non-negative number" if minimum == 0 else f"a number of at least {minimum}"
+            raise argparse.ArgumentTypeError(f"{name} expects {least}, got {v}")
         return v
     return parse
 
 
-def _seed(text: str) -> int:
-    try:
-        v = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"--seed expects a whole number, got {text!r}") from None
-    if v < 0:
-        raise argparse.ArgumentTypeError(f"--seed expects a non-negative number, got {v}")
-    return v
+def _positive(name: str):
+    return _whole(name, 1)
+
+
+_seed = _whole("--seed", 0)
 
 
 class _Parser(argparse.ArgumentParser):

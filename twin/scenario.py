@@ -141,8 +141,9 @@ def load_raw(path: str | Path, _seen: tuple[Path, ...] = ()) -> dict[str, Any]:
     return merged
 
 
-def _loc(loc: tuple[Any, ...], data: Any) -> str:
-    """A dotted field path; list indices become the item's id where it has one."""
+def field_path(loc: tuple[Any, ...], data: Any) -> str:
+    """A dotted field path of a pydantic error location; list indices become the item's id
+    (``rooms[OR1]``) where it has one."""
     parts: list[str] = []
     node = data
     for item in loc:
@@ -175,7 +176,7 @@ def from_mapping(data: dict[str, Any], source: str | Path = "<scenario>") -> Sce
             msg = f"expected at least {err.get('ctx', {}).get('min_length', 1)} item(s)"
         else:
             msg = msg.replace("Input should be", "expected")
-        raise ScenarioError(source, _loc(tuple(err["loc"]), data), msg) from None
+        raise ScenarioError(source, field_path(tuple(err["loc"]), data), msg) from None
     problems = check_references(scn)
     if problems:
         field, msg = problems[0]
