@@ -106,8 +106,19 @@ def _by_group(keys: list, u: np.ndarray, sample) -> np.ndarray:
     return out
 
 
+def _duration(proc, surgeon):
+    """The distribution of a surgeon's in-room minutes for a procedure (before speed)."""
+    return surgeon.durations.get(proc.id, proc.duration)
+
+
+def median_minutes(proc, surgeon) -> float:
+    """Median in-room minutes of a procedure by a surgeon (what a booking office plans from)."""
+    d = surgeon.durations.get(proc.id)
+    return float(d.ppf(0.5)) if d is not None else float(proc.duration.ppf(0.5)) * surgeon.speed
+
+
 def _truths(scn: Scenario, streams: Streams, key: str, procs: list, classes: list[str],
-            surgeons: list, n: int) -> tuple[list[Truth], np.ndarray]:
+            surgeons: list, n: int, services: list[str]) -> tuple[list[Truth], np.ndarray]:
     """Sample the hidden outcomes of ``n`` cases of one service (or of the add-on stream)."""
     st = scn.stress
     u_dur = streams.rng("durations", key).random(n)
@@ -119,14 +130,17 @@ def _truths(scn: Scenario, streams: Streams, key: str, procs: list, classes: lis
     ntrays = [len(p.trays) for p in procs]
     u_spd = streams.rng("spd_cycles", key).random(sum(ntrays))
 
-    natural = _by_group(procs, u_dur, lambda p, u: p.duration.ppf(u))
-    natural *= np.array([sg.speed for sg in surgeons])
+    natural = _by_group([_duration(p, sg) for p, sg in zip(procs, surgeons, strict=True)], u_dur,
+                        lambda d, u: d.ppf(u))
+    natural *= np.array([1.0 if p.id in sg.durations else sg.speed
+                         for p, sg in zip(procs, surgeons, strict=True)])
     dur = np.maximum(natural * st.duration_factor, 5.0)
     pre, post = scn.phases.pre.ppf(u_ph[:, 0]), scn.phases.post.ppf(u_ph[:, 1])
     both = pre + post
     shrink = np.where(both > 0.7 * dur, 0.7 * dur / np.maximum(both, 1e-12), 1.0)
     pre, post = pre * shrink, post * shrink
-    turnover = scn.turnover.ppf(u_turn) * st.turnover_factor
+    turn = [scn.service(p_svc).turnover or scn.turnover for p_svc in services]
+    turnover = _by_group(turn, u_turn, lambda d, u: d.ppf(u)) * st.turnover_factor
     cancel = u_can < (0.0 if key == "addons" else
                       min(scn.service(key).cancellation_rate * st.cancellation_factor, 1.0))
     los = scn.pacu.los
@@ -180,12 +194,12 @@ def _electives(scn: Scenario, streams: Streams, week: Week) -> list[tuple[float,
             names = [c for c in PATIENT_CLASSES if p.patient_class.get(c, 0) > 0]
             w = np.array([p.patient_class[c] for c in names])
             classes.append(names[int(_choice(w, np.array([mix[i, 2]]))[0])])
-        truths, natural = _truths(scn, streams, svc.id, procs, classes, sgs, n)
+        truths, natural = _truths(scn, streams, svc.id, procs, classes, sgs, n, [svc.id] * n)
         lead = streams.rng("booking", svc.id).random(n)
         for i in range(n):
             cid = f"{svc.id}-{i + 1:04d}"
             p = procs[i]
-            med = float(p.duration.ppf(0.5)) * sgs[i].speed
+            med = median_minutes(p, sgs[i])
             week.cases[cid] = Case(
                 id=cid, service=svc.id, surgeon=sgs[i].id, procedure=p.id,
                 patient_class=classes[i], priority="elective",
@@ -234,11 +248,12 @@ def _addons(scn: Scenario, streams: Streams, week: Week) -> None:
         cls = "inpatient" if cls == "outpatient" else cls  # add-ons are admitted
         procs.append(p), classes.append(cls), svcs.append(svc)
         sgs.append(on_call_surgeon(scn, svc.id, int(times[i] // 1440)))
-    truths, natural = _truths(scn, streams, "addons", procs, classes, sgs, n)
+    truths, natural = _truths(scn, streams, "addons", procs, classes, sgs, n,
+                              [sv.id for sv in svcs])
     for i in range(n):
         cid = f"addon-{i + 1:04d}"
         p = procs[i]
-        med = float(p.duration.ppf(0.5)) * sgs[i].speed
+        med = median_minutes(p, sgs[i])
         week.cases[cid] = Case(
             id=cid, service=svcs[i].id, surgeon=sgs[i].id, procedure=p.id,
             patient_class=classes[i], priority=prios[pr_idx[i]],
@@ -360,7 +375,8 @@ def _booked_list(scn: Scenario, streams: Streams, week: Week, base_dir: Path | N
         svc = scn.service(str(svc_id))
         procs = [next(q for q in svc.procedures if q.id == p) for p in grp["procedure"]]
         sgs = [next(s for s in scn.surgeons if s.id == g) for g in grp["surgeon"]]
-        truths, _ = _truths(scn, streams, str(svc_id), procs, list(grp["patient_class"]), sgs, len(grp))
+        truths, _ = _truths(scn, streams, str(svc_id), procs, list(grp["patient_class"]), sgs,
+                            len(grp), [str(svc_id)] * len(grp))
         for j, row in enumerate(grp.itertuples(index=False)):
             p = procs[j]
             week.cases[row.case_id] = Case(

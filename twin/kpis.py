@@ -289,7 +289,7 @@ def _services(p: _Prep, ctx: KpiContext) -> dict[str, np.ndarray]:
     def total(values: np.ndarray) -> np.ndarray:
         return np.bincount(idx[has], weights=np.nan_to_num(values[has]), minlength=m)
 
-    done, canc = ~np.isnan(c["pacu_out"]), ~np.isnan(c["cancelled"])
+    done, canc = _completed(c), ~np.isnan(c["cancelled"])
     started_done = done & ~np.isnan(p.t_in)
     mod = np.mod(p.t_in, DAY)
     prime = started_done & (mod >= ctx.prime_time[0]) & (mod < ctx.prime_time[1])
@@ -380,6 +380,13 @@ def _pacu_peak(p: _Prep) -> float:
     return float(max(np.cumsum(step[order]).max(), 0.0))
 
 
+def _completed(c: dict[str, np.ndarray]) -> np.ndarray:
+    """Cases that finished: through PACU, or (a log without PACU times) out of the room with no
+    other terminal event."""
+    out = ~np.isnan(c["out_of_room"]) & np.isnan(c["cancelled"]) & np.isnan(c["not_started"])
+    return ~np.isnan(c["pacu_out"]) | out & np.isnan(c["pacu_in"])
+
+
 def _durations(c: dict[str, np.ndarray], start: str, end: str, applies: np.ndarray) -> np.ndarray:
     """``end - start`` (clipped at 0) of applicable cases having both; ``[nan]`` when the log
     never records one of the milestones although some case needs it."""
@@ -452,7 +459,7 @@ def _kpis(p: _Prep, ctx: KpiContext) -> dict[str, float]:
     k["turnover_mean"] = float(gaps.mean()) if len(gaps) else _NAN
     k["turnover_p90"] = _pct(gaps, 90)
 
-    done = ~np.isnan(c["pacu_out"])
+    done = _completed(c)
     n_done = float(done.sum())
     n_canc = float((~np.isnan(c["cancelled"])).sum())
     n_ns = float((~np.isnan(c["not_started"])).sum())

@@ -16,8 +16,11 @@ from twin.snapshot import RoomSnapshot, SuiteSnapshot
 def _procedure_dist(model: SuiteModel, cid: str):
     c = model.week.cases[cid]
     proc = next(p for p in model.scn.service(c.service).procedures if p.id == c.procedure)
-    speed = next(s.speed for s in model.scn.surgeons if s.id == c.surgeon)
-    return proc.duration.scaled(speed * model.scn.stress.duration_factor)
+    surgeon = next(s for s in model.scn.surgeons if s.id == c.surgeon)
+    own = surgeon.durations.get(proc.id)
+    if own is not None:
+        return own.scaled(model.scn.stress.duration_factor)
+    return proc.duration.scaled(surgeon.speed * model.scn.stress.duration_factor)
 
 
 def _resume_case(model: SuiteModel, rs: RoomSnapshot) -> Generator:

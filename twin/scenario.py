@@ -216,6 +216,12 @@ def check_references(scn: Scenario) -> list[tuple[str, str]]:
     for s in scn.surgeons:
         if s.service not in service_ids:
             out.append((f"surgeons[{s.id}].service", f"unknown service {s.service!r}"))
+            continue
+        own = {p.id for p in scn.service(s.service).procedures}
+        for pid in s.durations:
+            if pid not in own:
+                out.append((f"surgeons[{s.id}].durations.{pid}",
+                            f"unknown procedure of service {s.service}"))
     for role in ROLES:
         if role not in scn.staff:
             out.append((f"staff.{role}", "required role is missing"))

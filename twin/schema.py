@@ -123,6 +123,10 @@ class Surgeon(_Frozen):
     service: str
     block_days: list[Weekday] = []
     speed: float = Field(1.0, gt=0, description="multiplies this surgeon's case durations")
+    durations: dict[str, Distribution] = Field(
+        default_factory=dict,
+        description="procedure id -> this surgeon's in-room minutes (replaces the procedure's "
+                    "duration and speed for that procedure; calibration writes these)")
 
 
 class Shift(_Frozen):
@@ -160,6 +164,8 @@ class Service(_Frozen):
     id: str = Field(min_length=1)
     electives_per_week: float = Field(0.0, ge=0, description="Poisson mean of booked demand")
     cancellation_rate: float = Field(0.05, ge=0, le=1)
+    turnover: Distribution | None = Field(
+        None, description="turnover after this service's cases (default: the suite's)")
     procedures: list[Procedure] = Field(min_length=1)
 
 
