@@ -39,7 +39,7 @@ def week_log(history: History, monday: date) -> tuple[pd.DataFrame, pd.DataFrame
         rows.append((t0, "booked", cid, "", "", booked_min[i], ""))
         if not np.isnan(booked_start[i]):
             rows.append((t0, "scheduled", cid, c["room"].iat[i], "", booked_start[i], ""))
-        if cancelled[i]:
+        if cancelled[i] and "cancelled" in rec:
             when = booked_start[i] if not np.isnan(booked_start[i]) else day[i] * 1440.0
             rows.append((when, "cancelled", cid, "", "", np.nan, c["cancel_reason"].iat[i] or "patient"))
     for col in _EVENTS:
@@ -68,7 +68,11 @@ def week_log(history: History, monday: date) -> tuple[pd.DataFrame, pd.DataFrame
 def actual_kpis(history: History, monday: date, ctx: KpiContext) -> dict[str, float]:
     """The week's KPIs computed by the twin's KPI module from the history rows."""
     events, cases = week_log(history, monday)
-    return compute_kpis(events, cases, ctx)
+    k = compute_kpis(events, cases, ctx)
+    if "cancelled" not in history.recorded:  # a log of cases that ran says nothing of these
+        for key in ("cases_cancelled", "cancellation_rate", "fair_cancel_rate_gap"):
+            k[key] = float("nan")
+    return k
 
 
 __all__ = ["actual_kpis", "week_log"]

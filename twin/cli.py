@@ -127,6 +127,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="local worker processes (default: the gates file's, else 1)")
     g.add_argument("--progress", choices=["auto", "on", "off"], default="auto",
                    help="progress bar on stderr (default: auto)")
+
+    from calibration.cli import add_parsers
+
+    add_parsers(sub, _whole, _seed)
     return p
 
 
@@ -278,8 +282,13 @@ def cmd_gate(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``ortwin`` console script."""
+    from calibration.cli import COMMANDS
+    from calibration.schema import HistoryError
+
     args = build_parser().parse_args(argv)
     try:
+        if args.command in COMMANDS:
+            return COMMANDS[args.command](args)
         if args.command == "run":
             return cmd_run(args)
         if args.command == "compare":
@@ -287,7 +296,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "gate":
             return cmd_gate(args)
         return cmd_validate(args)
-    except (ScenarioError, UsageError) as e:
+    except (ScenarioError, UsageError, HistoryError) as e:
         print(f"ortwin: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
