@@ -190,7 +190,8 @@ def calibrate(history: History, as_of: date | str, template: str | Path = DEFAUL
             continue
         own = {p: d for p, d in pairs.get(s["id"], {}).items()
                if durations.procedures.get(p) and durations.procedures[p].service == s["service"]}
-        surgeons.append({**s, **({"durations": own} if own else {})})
+        speed = round(durations.speeds.get(s["id"], 1.0), 3) if "surgeon" in rec else 1.0
+        surgeons.append({**s, "speed": speed, **({"durations": own} if own else {})})
     sources["surgeons"] = "history" if "surgeon" in rec else \
         "not recorded: one team per service and concurrent room (<service>-team-<k>)"
 

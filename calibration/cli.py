@@ -51,6 +51,8 @@ def add_parsers(sub, whole, seed) -> None:
                    help="the Monday the history starts (default: 2023-01-02)")
     s.add_argument("--clean", action="store_true", help="no damaged rows")
     s.add_argument("--no-drift", action="store_true", help="no surgeon drift")
+    s.add_argument("--spread", type=float, default=1.0,
+                   help="multiply every procedure's duration log-sd (default: 1.0)")
 
     h = sub.add_parser("history-check", help="load a case log and report quarantined rows",
                        description=(
@@ -109,7 +111,7 @@ def cmd_synth(args: argparse.Namespace) -> int:
                            f"{args.start.strftime('%A')}")
     hist = synth_history(args.weeks, args.seed, start=args.start,
                          drift=None if args.no_drift else DEFAULT_DRIFT,
-                         mess=None if args.clean else DEFAULT_MESS)
+                         mess=None if args.clean else DEFAULT_MESS, spread=args.spread)
     try:
         data, truth = write_synth(hist, Path(args.out))
     except OSError as e:

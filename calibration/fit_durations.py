@@ -70,6 +70,7 @@ class DurationFits:
     phases: dict[str, FitResult]
     booking: dict[str, float]
     notes: list[str] = field(default_factory=list)
+    speeds: dict[str, float] = field(default_factory=dict)   # surgeon -> exp(effect)
 
 
 def _ran(cases: pd.DataFrame) -> pd.DataFrame:
@@ -78,11 +79,40 @@ def _ran(cases: pd.DataFrame) -> pd.DataFrame:
     return out.loc[out["minutes"] > 0].reset_index(drop=True)
 
 
+def surgeon_effects(ran: pd.DataFrame, iterations: int = 30) -> tuple[dict[str, float], np.ndarray]:
+    """Two-way additive model on log minutes, ``log d = a_procedure + b_surgeon + e``, fitted by
+    backfitting within each service with the surgeons' effects centred (equal weight) on 0.
+    Returns each surgeon's effect ``b`` and each case's log minutes adjusted to a typical
+    surgeon (``log d - b``). Cases without a surgeon are not adjusted."""
+    y = np.log(ran["minutes"].to_numpy(float))
+    proc = ran["procedure"].to_numpy(object)
+    surg = ran["surgeon"].to_numpy(object)
+    b = np.zeros(len(ran))
+    effects: dict[str, float] = {}
+    for _, idx in ran.groupby("service").indices.items():
+        known = idx[surg[idx] != ""]
+        if not len(known):
+            continue
+        pc, _ = pd.factorize(proc[known])
+        sc, sids = pd.factorize(surg[known])
+        yy, bs = y[known], np.zeros(len(sids))
+        for _ in range(iterations):
+            a = np.bincount(pc, yy - bs[sc]) / np.bincount(pc)
+            bs = np.bincount(sc, yy - a[pc], minlength=len(sids)) / np.bincount(sc, minlength=len(sids))
+            bs -= bs.mean()
+        b[known] = bs[sc]
+        effects.update({str(s): float(v) for s, v in zip(sids, bs, strict=True)})
+    return effects, y - b
+
+
 def fit_procedures(ran: pd.DataFrame) -> dict[str, ProcedureFit]:
-    """Per-procedure durations: AIC family when data suffice, shrunk lognormal otherwise."""
+    """Per-procedure durations of a typical surgeon (surgeon effects removed, see
+    :func:`surgeon_effects`): AIC family when data suffice, shrunk lognormal otherwise."""
     out: dict[str, ProcedureFit] = {}
+    _, adjusted = surgeon_effects(ran)
+    ran = ran.assign(adj=adjusted)
     for svc, grp in ran.groupby("service", sort=True):
-        logs = {p: np.log(g["minutes"].to_numpy(float)) for p, g in grp.groupby("procedure")}
+        logs = {p: g["adj"].to_numpy(float) for p, g in grp.groupby("procedure")}
         means = np.array([v.mean() for v in logs.values()])
         counts = np.array([len(v) for v in logs.values()], dtype=float)
         dof = counts - 1
@@ -94,14 +124,14 @@ def fit_procedures(ran: pd.DataFrame) -> dict[str, ProcedureFit]:
         shrunk = shrink_means(means, counts, parent, within, tau2)
         for (proc, lx), mu_s in zip(logs.items(), shrunk, strict=True):
             x = np.exp(lx)
+            raw = float(np.median(grp.loc[grp["procedure"] == proc, "minutes"]))
             if len(x) >= MIN_FAMILY_N:
-                fit = fit_best(x)
+                fit = fit_best(x, dequantize=False)
                 mu, sd = lognormal_mle(x)
-                out[proc] = ProcedureFit(svc, proc, len(x), float(np.median(x)), fit.best.dist,
-                                         "aic", fit, mu, sd)
+                out[proc] = ProcedureFit(svc, proc, len(x), raw, fit.best.dist, "aic", fit, mu, sd)
             else:
                 sd = math.sqrt(within)
-                out[proc] = ProcedureFit(svc, proc, len(x), float(np.median(x)),
+                out[proc] = ProcedureFit(svc, proc, len(x), raw,
                                          Lognormal(median=float(math.exp(mu_s)), sigma=sd),
                                          "shrunk", None, float(mu_s), sd)
     return out
@@ -128,34 +158,37 @@ def detect_drifts(ran: pd.DataFrame, procs: dict[str, ProcedureFit]) -> tuple[di
 
 
 def fit_pairs(ran: pd.DataFrame, procs: dict[str, ProcedureFit],
-              drifts: dict[str, Shift]) -> list[PairFit]:
-    """Surgeon x procedure log-medians shrunk toward the procedure's (post-drift data only for a
-    drifting surgeon)."""
+              drifts: dict[str, Shift]) -> tuple[list[PairFit], dict[str, float]]:
+    """Surgeon x procedure log-medians shrunk toward the procedure's adjusted by the surgeon's
+    overall effect (post-drift data only for a drifting surgeon); returns the pairs and each
+    surgeon's speed factor ``exp(b)``."""
     if (ran["surgeon"] == "").all():
-        return []
+        return [], {}
     t = (ran["in_room"] - ran["in_room"].min()).dt.total_seconds() / 86400.0
     keep = np.ones(len(ran), bool)
     for s, shift in drifts.items():
         keep &= ~((ran["surgeon"] == s) & (t < shift.at)).to_numpy()
-    data = ran.loc[keep]
+    data = ran.loc[keep].reset_index(drop=True)
+    effects, _ = surgeon_effects(data)
     out: list[PairFit] = []
     for proc, grp in data.groupby("procedure", sort=True):
         pf = procs[proc]
         by = {s: np.log(g["minutes"].to_numpy(float)) for s, g in grp.groupby("surgeon") if s}
         if not by:
             continue
+        parent = np.array([pf.log_mu + effects.get(s, 0.0) for s in by])
         means = np.array([v.mean() for v in by.values()])
         counts = np.array([len(v) for v in by.values()], dtype=float)
         dof = counts - 1
         ss = sum(((v - v.mean()) ** 2).sum() for v in by.values())
         within = max(ss / dof.sum(), 0.01**2) if dof.sum() > 0 else max(pf.sigma**2, 0.01**2)
-        tau2 = between_variance(means - pf.log_mu, counts, within) if len(means) > 1 else 0.05**2
-        shrunk = shrink_means(means, counts, pf.log_mu, within, tau2)
+        tau2 = between_variance(means - parent, counts, within) if len(means) > 1 else 0.05**2
+        shrunk = shrink_means(means, counts, parent, within, tau2)
         weight = shrinkage_weight(counts, within, tau2)
         for (s, lx), mu, w in zip(by.items(), shrunk, weight, strict=True):
             out.append(PairFit(s, proc, len(lx), float(np.exp(np.median(lx))), float(np.exp(mu)),
                                float(math.sqrt(within)), float(w)))
-    return out
+    return out, {s: float(np.exp(b)) for s, b in effects.items()}
 
 
 def fit_phases(ran: pd.DataFrame) -> dict[str, FitResult]:
@@ -170,14 +203,17 @@ def fit_phases(ran: pd.DataFrame) -> dict[str, FitResult]:
     return out
 
 
-def fit_booking(ran: pd.DataFrame, procs: dict[str, ProcedureFit]) -> dict[str, float]:
+def fit_booking(ran: pd.DataFrame, procs: dict[str, ProcedureFit],
+                speeds: dict[str, float] | None = None) -> dict[str, float]:
     """The twin's booking model ``booked = bias * actual^corr * median^(1-corr)`` by least
-    squares on logs relative to the procedure median; ``round_to`` from the booked minutes."""
+    squares on logs relative to the surgeon's median for the procedure; ``round_to`` from the
+    booked minutes."""
     b = ran["booked_minutes"].to_numpy(float)
     ok = np.isfinite(b) & (b > 0)
     if ok.sum() < 10:
         return {}
     med = np.exp(ran["procedure"].map({p: f.log_mu for p, f in procs.items()}).to_numpy(float))
+    med = med * ran["surgeon"].map(speeds or {}).fillna(1.0).to_numpy(float)
     x = np.log(ran["minutes"].to_numpy(float)[ok] / med[ok])
     y = np.log(b[ok] / med[ok])
     vx = float(np.var(x))
@@ -195,13 +231,15 @@ def fit_durations(cases: pd.DataFrame) -> DurationFits:
     ran = _ran(cases)
     procs = fit_procedures(ran)
     drifts, tested = detect_drifts(ran, procs)
-    pairs = fit_pairs(ran, procs, drifts)
+    pairs, speeds = fit_pairs(ran, procs, drifts)
     notes = []
     thin = sum(1 for p in procs.values() if p.method == "shrunk")
     if thin:
         notes.append(f"{thin} of {len(procs)} procedures have fewer than {MIN_FAMILY_N} cases: "
                      "lognormal shrunk toward the service")
-    return DurationFits(procs, pairs, drifts, tested, fit_phases(ran), fit_booking(ran, procs), notes)
+    return DurationFits(procs, pairs, drifts, tested, fit_phases(ran),
+                        fit_booking(ran, procs, speeds),
+                        notes, speeds)
 
 
 __all__ = ["DRIFT_MIN_SIDE", "MIN_FAMILY_N", "MIN_PAIR_N", "DurationFits", "PairFit",

@@ -151,19 +151,28 @@ def fit_addons(cases: pd.DataFrame, first: pd.Timestamp, end: pd.Timestamp,
                     float(stats.chi2.sf(chi2, dof)), source)
 
 
+SYSTEM_REASONS = ("no_time",)
+"""Cancellation reasons the twin produces itself (the day ran out): not part of the fitted
+day-of (patient) cancellation rate, reported apart."""
+
+
 def fit_cancellations(cases: pd.DataFrame, recorded: frozenset[str]) -> pd.DataFrame | None:
-    """Cancellation rate of booked electives by service with a Wilson 95% interval."""
+    """Day-of cancellation rate of booked electives by service with a Wilson 95% interval
+    (cancellations for lack of time, which the twin models itself, counted apart)."""
     if "cancelled" not in recorded:
         return None
     e = cases.loc[~cases["is_addon"].fillna(False).astype(bool)]
     rows = []
     for svc, g in e.groupby("service", sort=True):
-        n, k = len(g), int(g["cancelled"].fillna(False).astype(bool).sum())
+        canc = g["cancelled"].fillna(False).astype(bool)
+        system = canc & g["cancel_reason"].isin(SYSTEM_REASONS)
+        n, k = len(g), int((canc & ~system).sum())
         z = 1.96
         p = k / n
         centre = (p + z * z / (2 * n)) / (1 + z * z / n)
         half = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
-        rows.append({"service": svc, "booked": n, "cancelled": k, "rate": p,
+        rows.append({"service": svc, "booked": n, "cancelled": k, "no_time": int(system.sum()),
+                     "rate": p,
                      "low95": max(centre - half, 0.0), "high95": min(centre + half, 1.0)})
     return pd.DataFrame(rows)
 

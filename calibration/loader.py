@@ -74,7 +74,7 @@ class History:
         out: dict[str, int] = {}
         for text in self.quarantine["reasons"]:
             for r in str(text).split("; "):
-                kind = r.split(":")[0].split(" (")[0].strip()
+                kind = r.split(":")[0].split(" (")[0].split(" of row")[0].strip()
                 out[kind] = out.get(kind, 0) + 1
         return dict(sorted(out.items()))
 
@@ -246,7 +246,8 @@ def validate(frame: pd.DataFrame, mapping: Mapping, source: str, recorded: froze
     conflict = key.isin(set(conflict_ids)) & ~exact
     rows_of = pd.Series(row_no, index=frame.index)[conflict].groupby(key[conflict]).agg(
         lambda r: ", ".join(map(str, r)))
-    flag(conflict.to_numpy(), "conflicting duplicate case_id (rows " + key.map(rows_of).fillna("")
+    flag(conflict.to_numpy(), "conflicting duplicate case_id (rows "
+         + key.map(lambda k: rows_of.get(k, ""))
          + ")")
 
     bad = np.array([bool(r) for r in reasons], dtype=bool)

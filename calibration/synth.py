@@ -112,9 +112,12 @@ class SynthHistory:
 
 def synth_history(weeks: int, seed: int, *, scenario: Scenario | None = None,
                   start: date = date(2023, 1, 2), drift: Drift | None = DEFAULT_DRIFT,
-                  mess: Mess | None = DEFAULT_MESS) -> SynthHistory:
+                  mess: Mess | None = DEFAULT_MESS, spread: float = 1.0,
+                  policy: str = POLICY) -> SynthHistory:
     """A ``weeks``-long synthetic case history from the twin, starting on Monday ``start``.
-    Deterministic in its arguments; ``drift=None`` / ``mess=None`` leave those out."""
+    Deterministic in its arguments; ``drift=None`` / ``mess=None`` leave those out; ``spread``
+    multiplies every lognormal procedure duration's log-sd (a tighter hospital lets a test ask
+    for a 5% recovery at 30 cases)."""
     if weeks < 1:
         raise ValueError(f"weeks must be at least 1, got {weeks}")
     if isinstance(start, datetime):
@@ -122,6 +125,8 @@ def synth_history(weeks: int, seed: int, *, scenario: Scenario | None = None,
     if start.weekday() != 0:
         raise ValueError(f"start must be a Monday, got {start.isoformat()} ({start:%A})")
     scn = load_scenario(DEFAULT_SCENARIO) if scenario is None else scenario
+    if spread != 1.0:
+        scn = with_spread(scn, spread)
     if scn.horizon_days != 7:
         scn = scn.model_copy(update={"horizon_days": 7})
     drift_week = weeks
@@ -132,7 +137,7 @@ def synth_history(weeks: int, seed: int, *, scenario: Scenario | None = None,
     parts = []
     with quiet_gc():
         for w in range(weeks):
-            out = run_replication(drifted if w >= drift_week else scn, POLICY, seed, w,
+            out = run_replication(drifted if w >= drift_week else scn, policy, seed, w,
                                   keep_events=True)
             part = _week_cases(out.events, out.cases, w)
             if len(part):
@@ -143,6 +148,20 @@ def synth_history(weeks: int, seed: int, *, scenario: Scenario | None = None,
         frame, damaged = inject_mess(clean, mess, seed, [r.id for r in scn.rooms])
     truth = _truth(scn, weeks, seed, start, drift, drift_week, mess, damaged, len(clean))
     return SynthHistory(frame=frame, truth=truth, damaged=damaged)
+
+
+def with_spread(scn: Scenario, spread: float) -> Scenario:
+    """A copy of ``scn`` whose lognormal procedure durations have their log-sd times ``spread``."""
+    if not spread > 0:
+        raise ValueError(f"spread must be positive, got {spread}")
+    services = []
+    for svc in scn.services:
+        procs = [p.model_copy(update={"duration": p.duration.model_copy(
+                     update={"sigma": p.duration.sigma * spread})})
+                 if p.duration.kind == "lognormal" and p.duration.sigma is not None else p
+                 for p in svc.procedures]
+        services.append(svc.model_copy(update={"procedures": procs}))
+    return scn.model_copy(update={"services": services})
 
 
 def _with_speed(scn: Scenario, surgeon: str, factor: float) -> Scenario:

@@ -81,12 +81,16 @@ def test_history_has_the_documented_schema(history):
     assert len(history) > 150 * (TRAIN_WEEKS + TEST_WEEKS)  # ~210 cases reach a room a week
 
 
-def test_history_actual_is_in_room_minutes_before_any_pacu_hold(history, scn):
-    """actual_minutes = in_room -> pacu_requested, i.e. the sampled in-room duration."""
+def test_history_actual_is_wheels_in_to_wheels_out_as_logged(history, scn):
+    """Training rows come through the case-log loader: actual_minutes is wheels-in to wheels-out
+    to the minute, i.e. the sampled in-room duration plus any hold waiting for a PACU bed."""
     week = draw_week(scn, Streams(HISTORY_SEED, 3))
     h = history[history["week"] == 3]
+    assert len(h) > 100
     truth = np.array([week.truth[cid.split("-", 1)[1]].duration for cid in h["case_id"]])
-    np.testing.assert_allclose(h["actual_minutes"].to_numpy(), truth, rtol=1e-9, atol=1e-6)
+    diff = h["actual_minutes"].to_numpy() - truth
+    assert (diff >= -1.0 - 1e-9).all()            # never shorter than sampled (minute clock)
+    assert np.mean(np.abs(diff) <= 1.0 + 1e-9) > 0.8  # most cases wait for no PACU bed
     booked = [week.cases[cid.split("-", 1)[1]].booked_minutes for cid in h["case_id"]]
     np.testing.assert_array_equal(h["booked_minutes"].to_numpy(), booked)
 
