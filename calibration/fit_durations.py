@@ -157,6 +157,15 @@ def detect_drifts(ran: pd.DataFrame, procs: dict[str, ProcedureFit]) -> tuple[di
     return found, len(tested)
 
 
+def _after_drift(ran: pd.DataFrame, drifts: dict[str, Shift]) -> np.ndarray:
+    """Mask of cases not from a drifting surgeon before their change point."""
+    t = (ran["in_room"] - ran["in_room"].min()).dt.total_seconds() / 86400.0
+    keep = np.ones(len(ran), bool)
+    for s, shift in drifts.items():
+        keep &= ~((ran["surgeon"] == s) & (t < shift.at)).to_numpy()
+    return keep
+
+
 def fit_pairs(ran: pd.DataFrame, procs: dict[str, ProcedureFit],
               drifts: dict[str, Shift]) -> tuple[list[PairFit], dict[str, float]]:
     """Surgeon x procedure log-medians shrunk toward the procedure's adjusted by the surgeon's
@@ -164,11 +173,7 @@ def fit_pairs(ran: pd.DataFrame, procs: dict[str, ProcedureFit],
     surgeon's speed factor ``exp(b)``."""
     if (ran["surgeon"] == "").all():
         return [], {}
-    t = (ran["in_room"] - ran["in_room"].min()).dt.total_seconds() / 86400.0
-    keep = np.ones(len(ran), bool)
-    for s, shift in drifts.items():
-        keep &= ~((ran["surgeon"] == s) & (t < shift.at)).to_numpy()
-    data = ran.loc[keep].reset_index(drop=True)
+    data = ran.loc[_after_drift(ran, drifts)].reset_index(drop=True)
     effects, _ = surgeon_effects(data)
     out: list[PairFit] = []
     for proc, grp in data.groupby("procedure", sort=True):
@@ -231,6 +236,8 @@ def fit_durations(cases: pd.DataFrame) -> DurationFits:
     ran = _ran(cases)
     procs = fit_procedures(ran)
     drifts, tested = detect_drifts(ran, procs)
+    if drifts:  # a drifting surgeon's cases before the change no longer describe the suite
+        procs = fit_procedures(ran.loc[_after_drift(ran, drifts)].reset_index(drop=True))
     pairs, speeds = fit_pairs(ran, procs, drifts)
     notes = []
     thin = sum(1 for p in procs.values() if p.method == "shrunk")

@@ -134,7 +134,7 @@ def fit_addons(cases: pd.DataFrame, first: pd.Timestamp, end: pd.Timestamp,
         return None
     counts = t.dt.normalize().value_counts().reindex(dates, fill_value=0)
     per_day = float(counts.mean())
-    wd = counts.groupby(counts.index.weekday).mean()
+    wd = counts.groupby(counts.index.day_of_week).mean()
     factor = {WEEKDAY_NAMES[i]: round(float(wd.get(i, 0.0) / per_day), 3) if per_day > 0 else 1.0
               for i in range(7)}
     hours = np.bincount(t.dt.hour.to_numpy(int), minlength=24)

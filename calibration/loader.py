@@ -107,14 +107,17 @@ def read_raw(path: str | Path) -> pd.DataFrame:
                            f"{str(e).splitlines()[0][:120] if str(e) else ''})") from None
 
 
-def to_canonical(raw: pd.DataFrame, mapping: Mapping, source: str) -> tuple[pd.DataFrame, frozenset[str]]:
-    """Rename, recode and fill constants: canonical string columns plus what is recorded."""
+def to_canonical(raw: pd.DataFrame, mapping: Mapping, source: str,
+                 mapping_file: str | None = None) -> tuple[pd.DataFrame, frozenset[str]]:
+    """Rename, recode and fill constants: canonical string columns plus what is recorded (a
+    mapped column missing from the export is reported against the mapping file)."""
     raw = raw.rename(columns=lambda c: str(c).strip())
     columns = dict(mapping.columns) or {c: c for c in COLUMNS if c in raw.columns}
     for canon, col in columns.items():
         if col not in raw.columns:
-            raise HistoryError(source, f"columns.{canon}", f"column {col!r} not in the file "
-                               f"(it has: {', '.join(map(str, raw.columns[:12]))})")
+            raise HistoryError(mapping_file or source, f"columns.{canon}",
+                               f"column {col!r} not in {Path(source).name} (it has: "
+                               f"{', '.join(map(str, raw.columns[:12]))})")
     out = pd.DataFrame(index=raw.index)
     for canon in COLUMNS:
         if canon in columns:
@@ -282,7 +285,8 @@ def load_history(path: str | Path, mapping: str | Path | Mapping | None = None) 
         if missing:
             raise HistoryError(path, missing[0], "required column is missing (a file not in the "
                                "canonical schema needs --mapping)")
-    canon, recorded = to_canonical(raw, m, str(path))
+    canon, recorded = to_canonical(raw, m, str(path),
+                                   str(mapping) if isinstance(mapping, (str, Path)) else None)
     return validate(canon, m, str(path), recorded)
 
 

@@ -53,7 +53,7 @@ def fit_suite(cases: pd.DataFrame, first: pd.Timestamp, end: pd.Timestamp) -> Su
     """Infer the suite's structure from the cases booked in [first, end)."""
     ran = cases.loc[cases["in_room"].notna() & (cases["room"] != "")].copy()
     ran["day"] = ran["in_room"].dt.normalize()
-    ran["wd"] = ran["date"].dt.weekday
+    ran["wd"] = ran["date"].dt.day_of_week
     op_dates = ran.groupby("wd")["date"].nunique()
     t_start = ran["booked_start"].fillna(ran["in_room"])
     ran["start_min"] = (t_start - ran["date"]).dt.total_seconds() / 60
