@@ -46,16 +46,25 @@ def _group_fits(values: np.ndarray, labels: np.ndarray) -> GroupFits:
     return GroupFits(pooled, groups, counts, p)
 
 
-def turnover_gaps(cases: pd.DataFrame, max_minutes: float = 120.0) -> pd.DataFrame:
-    """Wheels-out to next wheels-in gaps within a room-day, above 0 and at most ``max_minutes``
-    (the KPI module's turnover definition). Columns: room, service (of the case before), gap."""
+def turnover_gaps(cases: pd.DataFrame, max_minutes: float = 120.0,
+                  early_start: float = 60.0) -> pd.DataFrame:
+    """Wheels-out to next wheels-in gaps within a room-day (above 0, at most ``max_minutes``: the
+    KPI module's turnover), kept only when the next case was available as the room came free: an
+    add-on already requested, an elective within ``early_start`` minutes of its booked start (the
+    twin's early-start allowance); otherwise the gap is idle time, not turnover. Unrecorded
+    request or booked times count as available. Columns: room, service (of the case before), gap."""
     ran = cases.loc[cases["in_room"].notna() & cases["out_of_room"].notna()]
     ran = ran.sort_values(["room", "in_room"], kind="stable")
     day = ran["in_room"].dt.normalize()
     same = (ran["room"].to_numpy()[1:] == ran["room"].to_numpy()[:-1]) & \
         (day.to_numpy()[1:] == day.to_numpy()[:-1])
-    gap = (ran["in_room"].to_numpy()[1:] - ran["out_of_room"].to_numpy()[:-1]) / np.timedelta64(1, "m")
-    ok = same & (gap > 0) & (gap <= max_minutes)
+    free = ran["out_of_room"].to_numpy()[:-1]
+    gap = (ran["in_room"].to_numpy()[1:] - free) / np.timedelta64(1, "m")
+    addon = ran["is_addon"].fillna(False).astype(bool).to_numpy()[1:]
+    asked = ran["requested_at"].to_numpy()[1:]
+    due = (ran["booked_start"] - pd.Timedelta(minutes=early_start)).to_numpy()[1:]
+    ready = np.where(addon, pd.isna(asked) | (asked <= free), pd.isna(due) | (due <= free))
+    ok = same & (gap > 0) & (gap <= max_minutes) & ready
     return pd.DataFrame({"room": ran["room"].to_numpy()[:-1][ok],
                          "service": ran["service"].to_numpy()[:-1][ok], "gap": gap[ok]})
 

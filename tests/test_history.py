@@ -140,7 +140,7 @@ def test_time_zone_conversion(tmp_path):
 
 
 @pytest.mark.parametrize("content, expect", [
-    ("columns:\n  case_id: Nope\n", "columns.case_id: column 'Nope' not in the file"),
+    ("columns:\n  case_id: Nope\n", "columns.case_id: column 'Nope' not in or_case_log"),
     ("columns:\n  wheels: X\n", "columns: unknown canonical column 'wheels'"),
     ("timezone: Mars/Olympus\n", "timezone: unknown time zone"),
     ("colums: {}\n", "colums: unknown field"),
