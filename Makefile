@@ -18,12 +18,14 @@ DEV_STAMP  := $(VENV)/.installed-dev
 
 .DEFAULT_GOAL := help
 
-.PHONY: help all venv setup dev demo test lint bench clean distclean
+.PHONY: help all venv setup dev demo calibrate-demo test lint bench clean distclean
 
 help:
 	@echo "ORTwin make targets:"
 	@echo "  make demo      create .venv (core install), validate scenarios, run baseline + pacu_closed_beds,"
-	@echo "                 then compare manual, rules and ml-cpsat on both (CMP_REPS replications)"
+	@echo "                 then compare manual, rules and ml-cpsat on both (CMP_REPS replications),"
+	@echo "                 then calibrate on Jan 2022 of the bundled log and replay each Feb week"
+	@echo "  make calibrate-demo  only the calibration + replay part of the demo"
 	@echo "  make test      create/update .venv with the dev extra and run pytest (-n 2)"
 	@echo "  make lint      ruff check ."
 	@echo "  make bench     run the benchmarks in bench/ (twin, duration model, CP-SAT)"
@@ -64,6 +66,15 @@ demo: $(CORE_STAMP)
 	$(BIN)/ortwin run scenarios/pacu_closed_beds.yaml --reps $(REPS) --out out/pacu_closed_beds
 	$(BIN)/ortwin compare --scenarios scenarios/baseline.yaml scenarios/pacu_closed_beds.yaml \
 		--policies manual,rules,ml-cpsat --reps $(CMP_REPS) --workers 2 --out out/compare
+	$(MAKE) --no-print-directory calibrate-demo
+
+# Calibrate on January 2022 of the bundled case log, then replay every February week.
+LOG     := calibration/data/or_case_log_2022_jan_feb.csv
+MAPPING := calibration/mappings/or_case_log_2022.yaml
+calibrate-demo: $(CORE_STAMP)
+	$(BIN)/ortwin calibrate $(LOG) --mapping $(MAPPING) --as-of 2022-01-31 -o out/calibrated/jan2022.yaml
+	$(BIN)/ortwin replay $(LOG) --mapping $(MAPPING) --scenario out/calibrated/jan2022.yaml \
+		--week 2022-W05 2022-W06 2022-W07 2022-W08 --reps 40 --json out/calibrated/replay_feb2022.json
 
 test: $(DEV_STAMP)
 	$(VPY) -m pytest -n 2 -q
