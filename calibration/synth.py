@@ -20,10 +20,7 @@ saving time in this hospital.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 import zlib
-from collections.abc import Callable
 from dataclasses import asdict, dataclass, fields
 from datetime import date, datetime, timedelta
 from pathlib import Path
@@ -33,7 +30,7 @@ import numpy as np
 import pandas as pd
 
 from calibration.schema import COLUMNS, CORE_MILESTONES, MILESTONES, TIMESTAMP_FORMAT
-from twin.runner import quiet_gc, run_replication
+from twin.runner import _atomic, quiet_gc, run_replication
 from twin.scenario import Scenario, load_scenario
 
 REPO = Path(__file__).resolve().parents[1]
@@ -430,23 +427,6 @@ def _truth(scn: Scenario, weeks: int, seed: int, start: date, drift: Drift | Non
 
 
 # --- writing -----------------------------------------------------------------------------------
-
-
-def _atomic(path: Path, write: Callable[[str], None]) -> Path:
-    """Write through a temporary file in the same folder, then rename over ``path``."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    os.close(fd)
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp, 0o666 & ~umask)
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    return path
 
 
 def truth_path(path: str | Path) -> Path:
