@@ -37,7 +37,7 @@ out_of_room <= pacu_in <= pacu_out``.
 
 from __future__ import annotations
 
-from pathlib import Path
+from twin.schema import ScenarioError
 
 COLUMNS: tuple[str, ...] = (
     "case_id", "date", "room", "surgeon", "service", "procedure", "procedure_name",
@@ -76,13 +76,6 @@ MAX_DAY_OFFSET = 1
 """Wheels-in may fall on the booked date or the next day (a case running past midnight)."""
 
 
-class HistoryError(Exception):
-    """A history or mapping file that cannot be used at all; ``str()`` is one line."""
-
-    def __init__(self, file: str | Path, field: str, message: str):
-        self.file, self.field, self.message = str(file), field, message
-        where = f"{self.file}: {field}: " if field else f"{self.file}: "
-        super().__init__(where + message)
-
-    def __reduce__(self):
-        return (HistoryError, (self.file, self.field, self.message))
+class HistoryError(ScenarioError):
+    """A history or mapping file that cannot be used at all; ``str()`` is one line:
+    file: field: what was expected (the scenario error's format and exit status)."""

@@ -283,7 +283,6 @@ def cmd_gate(args: argparse.Namespace) -> int:
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``ortwin`` console script."""
     from calibration.cli import COMMANDS
-    from calibration.schema import HistoryError
 
     args = build_parser().parse_args(argv)
     try:
@@ -296,7 +295,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "gate":
             return cmd_gate(args)
         return cmd_validate(args)
-    except (ScenarioError, UsageError, HistoryError) as e:
+    except (ScenarioError, UsageError) as e:  # HistoryError is a ScenarioError
         print(f"ortwin: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

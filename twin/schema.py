@@ -33,8 +33,8 @@ class ScenarioError(Exception):
         where = f"{self.file}: {field}: " if field else f"{self.file}: "
         super().__init__(where + message)
 
-    def __reduce__(self):  # picklable, so worker processes can report it
-        return (ScenarioError, (self.file, self.field, self.message))
+    def __reduce__(self):  # picklable (subclasses too), so worker processes can report it
+        return (type(self), (self.file, self.field, self.message))
 
 
 def hhmm(value: str | int | float) -> int:
