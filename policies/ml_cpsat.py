@@ -164,7 +164,8 @@ class MlCpsatPolicy:
                           trays=dict(spd.inventory), tray_turnaround=turnaround,
                           pacu=[(0, 2 * 1440, scn.pacu.after_hours_beds),
                                 (scn.pacu.hours.start, scn.pacu.hours.end,
-                                 scn.pacu.beds - scn.pacu.after_hours_beds)],
+                                 scn.pacu.open_beds(scn.weekday(day))
+                                 - scn.pacu.after_hours_beds)],
                           prime_end=scn.kpi.prime_time.end,
                           weights=self.weights, hint=hint or {}, allow_skip=not self.plan_all,
                           reserve_enforced=reserve_enforced)
@@ -193,6 +194,8 @@ class MlCpsatPolicy:
         for cid in sol.left_out:
             self._left_out(view, cid)
         self._explain(day, plan, cases, forecasts)
+        for p in plan:  # in the log too, so a run's explanations outlive the policy object
+            view.note("plan_explained", p.case_id, p.room, p.start, self.explanations[p.case_id])
         return plan
 
     def _left_out(self, view: SuiteView, case_id: str) -> None:

@@ -113,11 +113,11 @@ def staff_on_shift(scn: Scenario, role: str, day: int) -> Step:
 
 
 def pacu_beds(scn: Scenario, day: int) -> Step:
-    """PACU beds around ``day``: ``beds`` inside each day's PACU hours, ``after_hours_beds``
-    otherwise."""
+    """PACU beds around ``day``: each day's open beds inside its PACU hours,
+    ``after_hours_beds`` otherwise."""
     p = scn.pacu
-    wins = [(k * 1440.0 + p.hours.start, k * 1440.0 + p.hours.end, p.beds - p.after_hours_beds)
-            for k in range(day - 2, day + 3)]
+    wins = [(k * 1440.0 + p.hours.start, k * 1440.0 + p.hours.end,
+             p.open_beds(scn.weekday(k)) - p.after_hours_beds) for k in range(day - 2, day + 3)]
     return Step.from_windows(wins, p.after_hours_beds)
 
 

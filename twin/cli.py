@@ -128,6 +128,19 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--progress", choices=["auto", "on", "off"], default="auto",
                    help="progress bar on stderr (default: auto)")
 
+    rp = sub.add_parser("report", help="write a self-contained HTML report of results",
+                        description=(
+        "Read a results directory written by `ortwin compare --out` or `ortwin run --out` and "
+        "write one HTML file that opens offline (chart libraries inlined): per scenario and "
+        "policy KPI tables, paired differences, KPI distributions, exceedance curves and "
+        "P90/P95/CVaR95 of daily overtime, fairness by service, and a methods section."))
+    rp.add_argument("results", metavar="RESULTS", help="results directory")
+    rp.add_argument("-o", "--out", default=None, metavar="FILE",
+                    help="HTML file to write (default: RESULTS/report.html)")
+    rp.add_argument("--title", default="ORTwin results", help="report title")
+    rp.add_argument("--png", default=None, metavar="DIR",
+                    help="also write every chart as a PNG (for slides) into DIR")
+
     from calibration.cli import add_parsers
 
     add_parsers(sub, _whole, _seed)
@@ -141,6 +154,7 @@ def _load(path: str, days: int | None = None) -> Scenario:
 
 def cmd_run(args: argparse.Namespace) -> int:
     """``ortwin run``."""
+    from twin.manifest import build_manifest, write_manifest
     from twin.runner import run_experiment
     from twin.summary import format_table
 
@@ -166,6 +180,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     seed = scn.seed if args.seed is None else args.seed
     try:
         res.write(out)
+        write_manifest(out, build_manifest("run", [scn], [args.policy], args.policy, args.reps,
+                                           [seed], [args.scenario]))
     except OSError as e:
         raise UsageError(f"--out {out}: cannot write ({e.strerror})") from None
     print(f"scenario {scn.name} | policy {args.policy} | {args.reps} replications | "
@@ -236,7 +252,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
         try:
             comp = compare(scns, pols, args.reps, args.seed, args.workers, ref,
                            base_dirs=[Path(p).parent for p in args.scenarios],
-                           progress=bar.update if bar else None)
+                           progress=bar.update if bar else None, sources=args.scenarios)
         finally:
             if bar:
                 bar.close()
@@ -247,7 +263,30 @@ def cmd_compare(args: argparse.Namespace) -> int:
         comp.write(out)
     except OSError as e:
         raise UsageError(f"--out {out}: cannot write ({e.strerror})") from None
-    print(f"\nresults written to {out}/ (replications, summary, differences)")
+    print(f"\nresults written to {out}/ (replications, summary, differences, room_days, "
+          f"services, manifest.json); report: ortwin report {out} -o {out}/report.html")
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    """``ortwin report``."""
+    from twin.compare import CompareError, read_comparison
+    from twin.report import write_report
+
+    out = Path(args.out) if args.out else Path(args.results) / "report.html"
+    _check_out("-o", out, is_file=True)
+    if args.png:
+        _check_out("--png", Path(args.png))
+    try:
+        comp = read_comparison(args.results)
+    except CompareError as e:
+        raise UsageError(str(e)) from None
+    try:
+        path, pngs = write_report(comp, out, args.title, args.png)
+    except OSError as e:
+        raise UsageError(f"cannot write the report ({e.filename}: {e.strerror})") from None
+    print(f"report written to {path} ({path.stat().st_size / 1e6:.1f} MB, opens offline)"
+          + (f"; {len(pngs)} PNG charts in {args.png}/" if args.png else ""))
     return 0
 
 
@@ -294,6 +333,8 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_compare(args)
         if args.command == "gate":
             return cmd_gate(args)
+        if args.command == "report":
+            return cmd_report(args)
         return cmd_validate(args)
     except (ScenarioError, UsageError) as e:  # HistoryError is a ScenarioError
         print(f"ortwin: {e}", file=sys.stderr)

@@ -14,12 +14,13 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
 
 from twin.kpis import KPIS, kpi_def
+from twin.manifest import build_manifest
 from twin.runner import _atomic, run_experiment
 from twin.scenario import Scenario
 from twin.summary import _fmt, kpi_columns, paired_difference
@@ -60,19 +61,29 @@ class Comparison:
     reference: str
     runs: pd.DataFrame
     """One row per scenario: ``scenario, days, seed, reps``."""
+    room_days: pd.DataFrame = field(default_factory=pd.DataFrame)
+    """One row per (scenario, policy, rep, room, day): staffed, used and overtime minutes."""
+    services: pd.DataFrame = field(default_factory=pd.DataFrame)
+    """One row per (scenario, policy, rep, service): cases, cancellations, shares."""
+    manifest: dict = field(default_factory=dict)
+    """What was run: :func:`twin.manifest.build_manifest` (scenarios, seeds, version)."""
 
     def write(self, out_dir: str | Path) -> list[Path]:
-        """Write replications, summary and differences as parquet (summary and differences as
-        CSV too), each file atomically."""
+        """Write replications, summary, differences, room-days and services as parquet
+        (summary and differences as CSV too) and ``manifest.json``, each file atomically."""
+        from twin.manifest import write_manifest
+
         out = Path(out_dir)
         out.mkdir(parents=True, exist_ok=True)
         written = []
         for name, df in (("replications", self.replications), ("summary", self.summary),
-                         ("differences", self.differences)):
+                         ("differences", self.differences), ("room_days", self.room_days),
+                         ("services", self.services)):
             written.append(_atomic(out / f"{name}.parquet",
                                    lambda p, d=df: d.to_parquet(p, index=False)))
         for name, df in (("summary", self.summary), ("differences", self.differences)):
             written.append(_atomic(out / f"{name}.csv", lambda p, d=df: d.to_csv(p, index=False)))
+        written.append(write_manifest(out, self.manifest or {"kind": "compare"}))
         return written
 
 
@@ -120,9 +131,11 @@ def check_kpis(kpis: Sequence[str]) -> tuple[str, ...]:
 def compare(scenarios: Sequence[Scenario], policies: Sequence[str], reps: int = 10,
             seed: int | None = None, workers: int = 1, reference: str | None = None, *,
             base_dirs: Sequence[Path | None] | None = None,
-            progress: Callable[[int], None] | None = None) -> Comparison:
+            progress: Callable[[int], None] | None = None,
+            sources: Sequence[str | Path | None] | None = None) -> Comparison:
     """Run every scenario under every policy (``reps`` replications each, same seed and
     replication indices for every arm) and gather summaries and paired differences.
+    ``sources`` (one per scenario: its file, or None) go into the manifest.
 
     ``seed`` None uses each scenario's own seed (the same for all of its policies).
     ``reference`` None means ``manual`` if compared, else the first policy. ``base_dirs`` (one
@@ -142,7 +155,7 @@ def compare(scenarios: Sequence[Scenario], policies: Sequence[str], reps: int = 
     if reps < 1:
         raise CompareError("--reps: expected a number of at least 1")
 
-    rep_frames, sum_frames, runs = [], [], []
+    rep_frames, sum_frames, runs, rd_frames, svc_frames = [], [], [], [], []
     for scn, base in zip(scns, dirs, strict=True):
         s = scn.seed if seed is None else seed
         runs.append({"scenario": scn.name, "days": scn.horizon_days, "seed": s, "reps": reps})
@@ -151,6 +164,8 @@ def compare(scenarios: Sequence[Scenario], policies: Sequence[str], reps: int = 
                                  progress=progress, base_dir=base)
             rep_frames.append(res.replications)
             sum_frames.append(res.summary)
+            rd_frames.append(res.room_days)
+            svc_frames.append(res.services)
     replications = pd.concat(rep_frames, ignore_index=True)
     summary = pd.concat(sum_frames, ignore_index=True)
     summary["n"] = summary["n"].astype("int64")
@@ -161,7 +176,59 @@ def compare(scenarios: Sequence[Scenario], policies: Sequence[str], reps: int = 
         policies=pols,
         reference=ref,
         runs=pd.DataFrame(runs, columns=["scenario", "days", "seed", "reps"]),
+        room_days=_stack(rd_frames),
+        services=_stack(svc_frames),
+        manifest=build_manifest("compare", scns, pols, ref, reps,
+                                [r["seed"] for r in runs], sources),
     )
+
+
+def _stack(frames: list[pd.DataFrame]) -> pd.DataFrame:
+    frames = [f for f in frames if len(f)]
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+
+def read_comparison(results_dir: str | Path) -> Comparison:
+    """A :class:`Comparison` read back from what ``ortwin compare --out`` or ``ortwin run
+    --out`` wrote (summary and differences recomputed from the replications; ``CompareError``
+    naming the file when it is missing or unreadable)."""
+    from twin.manifest import read_manifest
+    from twin.summary import summarise
+
+    d = Path(results_dir)
+    if not d.is_dir():
+        raise CompareError(f"{d}: expected a results directory (from ortwin run or compare)")
+
+    def frame(name: str, required: bool) -> pd.DataFrame:
+        p = d / f"{name}.parquet"
+        if not p.is_file():
+            if required:
+                raise CompareError(f"{p}: missing (expected the output of ortwin run or "
+                                   f"ortwin compare)")
+            return pd.DataFrame()
+        try:
+            return pd.read_parquet(p)
+        except Exception as e:  # noqa: BLE001 - pyarrow raises several types
+            raise CompareError(f"{p}: not a readable parquet file ({e})") from None
+
+    reps = frame("replications", True)
+    for col in ("scenario", "policy", "rep"):
+        if col not in reps.columns:
+            raise CompareError(f"{d / 'replications.parquet'}: column {col!r} is missing")
+    if reps.empty:
+        raise CompareError(f"{d / 'replications.parquet'}: expected at least one replication")
+    manifest = read_manifest(d)
+    pols = tuple(manifest.get("policies") or dict.fromkeys(reps["policy"]))
+    ref = manifest.get("reference") or default_reference(pols)
+    runs = pd.DataFrame(manifest.get("runs") or [
+        {"scenario": s, "days": None, "seed": None, "reps": int(g["rep"].nunique())}
+        for s, g in reps.groupby("scenario", sort=False)],
+        columns=["scenario", "days", "seed", "reps"])
+    summary = summarise(reps)
+    return Comparison(replications=reps, summary=summary,
+                      differences=differences(reps, pols, ref), policies=pols, reference=ref,
+                      runs=runs, room_days=frame("room_days", False),
+                      services=frame("services", False), manifest=manifest)
 
 
 def _verdict(lo: float, hi: float, better: str) -> tuple[bool, str]:
@@ -195,6 +262,41 @@ def differences(replications: pd.DataFrame, policies: Sequence[str], reference: 
     out = pd.DataFrame(rows, columns=list(DIFF_COLUMNS))
     return out.astype({"mean_diff": float, "ci_low": float, "ci_high": float, "n": "int64",
                        "excludes_zero": bool})
+
+
+EFFECT_COLUMNS: tuple[str, ...] = (
+    "scenario", "base", "policy", "kpi", "base_mean", "mean", "mean_diff", "ci_low", "ci_high",
+    "n", "better", "verdict",
+)
+"""Columns of :func:`scenario_effects`."""
+
+
+def scenario_effects(replications: pd.DataFrame, base: str,
+                     kpis: Sequence[str] | None = None) -> pd.DataFrame:
+    """The effect of each other scenario against ``base`` under the same policy: per KPI the
+    means and the paired difference ``scenario - base`` on the replication index with its 95%
+    t-interval and verdict. Scenarios run from the same seed share their random numbers per
+    replication, so the pairing removes the noise common to both."""
+    from twin.summary import _t_interval
+
+    ks = list(kpis) if kpis is not None else kpi_columns(replications,
+                                                         ("scenario", "policy", "rep"))
+    rows = []
+    ref = replications[replications["scenario"] == base]
+    for (scn, pol), sub in replications.groupby(["scenario", "policy"], sort=False):
+        if scn == base:
+            continue
+        b = ref[ref["policy"] == pol].set_index("rep")
+        s = sub.set_index("rep")
+        for kpi in ks:
+            both = pd.concat([s[kpi], b[kpi]], axis=1, join="inner").dropna().to_numpy(float)
+            mean, lo, hi = _t_interval(both[:, 0] - both[:, 1]) if len(both) else (math.nan,) * 3
+            better = kpi_def(kpi).better
+            verdict = _verdict(lo, hi, better)[1]
+            rows.append([scn, base, pol, kpi, float(both[:, 1].mean()) if len(both) else math.nan,
+                         float(both[:, 0].mean()) if len(both) else math.nan, mean, lo, hi,
+                         len(both), better, verdict])
+    return pd.DataFrame(rows, columns=list(EFFECT_COLUMNS))
 
 
 def _signed(x: float) -> str:

@@ -71,12 +71,13 @@ ROOM_EVENTS: tuple[str, ...] = (
 )
 RESOURCE_EVENTS: tuple[str, ...] = ("level", "capacity")
 POLICY_EVENTS: tuple[str, ...] = (
-    "plan_solved", "plan_fallback", "rule_violation", "rule_override", "replan",
+    "plan_solved", "plan_fallback", "rule_violation", "rule_override", "replan", "plan_explained",
 )
 """Written by policies through ``SuiteView.note`` with ``resource = "policy"``:
 ``plan_solved`` (value = objective, detail = solver status, bound, wall time), ``plan_fallback``
 (detail = why the safety gate fell back), ``rule_violation`` (a monitored rule; detail = rule
-id), ``rule_override`` (detail = rule id and justification code), ``replan`` (day-of)."""
+id), ``rule_override`` (detail = rule id and justification code), ``replan`` (day-of),
+``plan_explained`` (one per planned case: room, value = planned start, detail = why, in words)."""
 
 CANCEL_REASONS: tuple[str, ...] = ("patient", "no_time")
 """Details of ``cancelled``: ``patient``: day-of cancellation (unfit, no-show); ``no_time``: the

@@ -116,8 +116,9 @@ class SuiteModel:
         self.trays = Pool(env, log, "tray:", {t: [(-math.inf, n)] for t, n in scn.spd.inventory.items()})
         p = scn.pacu
         self.pacu = Pool(env, log, "", {"pacu": daily_schedule(
-            [(d * 1440 + p.hours.start, d * 1440 + p.hours.end, p.beds - p.after_hours_beds)
-             for d in days], p.after_hours_beds)})
+            [(d * 1440 + p.hours.start, d * 1440 + p.hours.end,
+              p.open_beds(scn.weekday(d)) - p.after_hours_beds) for d in days],
+            p.after_hours_beds)})
         self.beds = Pool(env, log, "", {"ward": [(-math.inf, scn.beds.ward.capacity)],
                                         "icu": [(-math.inf, scn.beds.icu.capacity)]})
         stages = scn.spd.stages

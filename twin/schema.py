@@ -226,6 +226,20 @@ class Pacu(_Frozen):
     when_full: Literal["hold", "overflow"] = Field(
         "hold", description="hold: the patient waits in the OR; overflow: recovers elsewhere"
     )
+    beds_closed: dict[Weekday, int] = Field(
+        default_factory=dict,
+        description="beds closed during opening hours on these weekdays (e.g. {tue: 2})")
+
+    @model_validator(mode="after")
+    def _closed(self) -> Pacu:
+        for day, n in self.beds_closed.items():
+            if not 0 <= n <= self.beds:
+                raise ValueError(f"beds_closed.{day}: expected 0 to {self.beds} (the PACU's beds)")
+        return self
+
+    def open_beds(self, weekday: str) -> int:
+        """Beds open during opening hours on ``weekday`` (``beds`` less that day's closures)."""
+        return self.beds - self.beds_closed.get(weekday, 0)  # type: ignore[call-overload]
 
 
 class SpdStage(_Frozen):

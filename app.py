@@ -1,0 +1,532 @@
+"""ORTwin what-if app for perioperative leaders (``make app``, or ``streamlit run app.py``).
+
+A thin layer over the public API: :mod:`twin.levers` changes a scenario, :func:`twin.compare
+.compare` runs it, :mod:`twin.outcomes`, :mod:`twin.charts` and :mod:`twin.report` show the
+results, :mod:`calibration` loads, fits and replays case logs. Results are kept in session state
+so moving between pages never reruns a simulation.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import tempfile
+import time
+from pathlib import Path
+
+import pandas as pd
+import streamlit as st
+
+from twin import charts, outcomes
+from twin.compare import (
+    DEFAULT_KPIS,
+    CompareError,
+    compare,
+    scenario_effects,
+)
+from twin.kpis import kpi_def
+from twin.levers import Levers, RoomDowntime, apply_levers, scenario_diff, summarise_diff
+from twin.report import difference_table, kpi_table, render_report
+from twin.scenario import WEEKDAYS, Scenario, ScenarioError, from_mapping, load_raw, load_scenario
+
+ROOT = Path(__file__).resolve().parent
+SCENARIOS = ROOT / "scenarios"
+PAGES = ("Scenario", "Run", "Results", "History")
+DAY_NAMES = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+BUNDLED_LOG = ROOT / "calibration" / "data" / "or_case_log_2022_jan_feb.csv"
+BUNDLED_MAPPING = ROOT / "calibration" / "mappings" / "or_case_log_2022.yaml"
+POLICY_HELP = {
+    "as-booked": "the list exactly as booked",
+    "manual": "what a scheduler does by hand",
+    "rules": "your rules catalog (forecast percentile, add-on room, moves)",
+    "ml-cpsat": "forecast + optimiser; slow: about a minute per replication",
+}
+
+KEEP = {"Scenario": ("lv_", "bundled", "src"), "Run": ("policies", "reps", "seed", "with_base"),
+        "History": ("h_",)}
+"""Per page, the session keys of its widgets whose values outlive a visit to another page."""
+
+st.set_page_config(page_title="ORTwin what-if", layout="wide")
+state = st.session_state
+
+
+# --- scenario -----------------------------------------------------------------------------------
+
+def _bundled() -> list[str]:
+    return sorted(p.name for p in SCENARIOS.glob("*.yaml"))
+
+
+def _load_upload(name: str, data: bytes) -> tuple[Scenario, str]:
+    """An uploaded scenario file; ``extends`` resolves against the bundled scenarios."""
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / Path(name).name
+        path.write_bytes(data)
+        raw = load_raw_with_bundled(path)
+        return from_mapping(raw, name), name
+
+
+def load_raw_with_bundled(path: Path) -> dict:
+    """The merged mapping of ``path``; a file it ``extends`` is looked up beside it, then among
+    the bundled scenarios."""
+    import yaml
+
+    text = path.read_text(encoding="utf-8", errors="replace")
+    try:
+        head = yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f"line {mark.line + 1}" if mark else ""
+        raise ScenarioError(path.name, where, "not valid YAML") from None
+    parent = head.get("extends") if isinstance(head, dict) else None
+    if isinstance(parent, str) and not (path.parent / parent).exists() \
+            and (SCENARIOS / parent).exists():
+        (path.parent / parent).write_bytes((SCENARIOS / parent).read_bytes())
+    return load_raw(path)
+
+
+def _base() -> Scenario | None:
+    return state.get("base_scn")
+
+
+def _set_base(scn: Scenario, source: str) -> None:
+    if state.get("base_source") != source:
+        for k in [k for k in state if str(k).startswith("lv_")]:
+            del state[k]
+    state.base_scn, state.base_source = scn, source
+
+
+def _levers(scn: Scenario) -> Levers:
+    """The lever widgets (keys ``lv_*``) as a :class:`Levers`."""
+    rooms = [r.id for r in scn.rooms]
+    services = [s.id for s in scn.services]
+    c1, c2, c3 = st.columns(3)
+    with c1:
+        st.markdown("**Rooms and hours**")
+        add = st.number_input("Extra ORs (copies of an elective room, unblocked)", 0, 10, 0,
+                              key="lv_add_rooms")
+        like = st.selectbox("New ORs are like", rooms, key="lv_add_like") if add else None
+        crew = st.checkbox("Staff the new ORs (one more crew each)", True, key="lv_crew")
+        closed = st.multiselect("Close ORs", rooms, key="lv_close_rooms")
+        change_hours = st.checkbox("Change elective rooms' hours", key="lv_hours_on")
+        start = end = None
+        if change_hours:
+            start = st.time_input("Rooms open", dt.time(7, 30), key="lv_hours_start")
+            end = st.time_input("Rooms close", dt.time(17, 30), key="lv_hours_end")
+        st.markdown("**Room downtime**")
+        down_on = st.checkbox("Take a room down for part of a day", key="lv_down_on")
+        downtime: tuple[RoomDowntime, ...] = ()
+        if down_on:
+            droom = st.selectbox("Room", rooms, key="lv_down_room")
+            dday = st.selectbox("Day", list(range(scn.horizon_days)), key="lv_down_day",
+                                format_func=lambda d: f"day {d} ({DAY_NAMES[d % 7]})")
+            dstart = st.time_input("Down from", dt.time(8, 0), key="lv_down_start")
+            dend = st.time_input("Back at", dt.time(12, 0), key="lv_down_end")
+            downtime = (RoomDowntime(droom, int(dday), dstart.strftime("%H:%M"),
+                                     dend.strftime("%H:%M")),)
+    with c2:
+        st.markdown("**Blocks**")
+        block_room = st.selectbox("Change the block of room", ["(none)"] + rooms,
+                                  key="lv_block_room")
+        blocks: dict[tuple[str, str], str | None] = {}
+        if block_room != "(none)":
+            bday = st.selectbox("on", WEEKDAYS[:5], key="lv_block_day")
+            current = scn.blocks.get(block_room, {}).get(bday)  # type: ignore[call-overload]
+            opts = ["(open, unblocked)"] + services
+            bsvc = st.selectbox(f"to (now: {current.service if current else 'open'})", opts,
+                                key="lv_block_service")
+            blocks[(block_room, bday)] = None if bsvc == opts[0] else bsvc
+        release = st.number_input("Release unused block time this many days ahead "
+                                  "(-1 = as in the scenario)", -1, 14, -1, key="lv_release")
+        st.markdown("**PACU**")
+        beds = st.number_input("PACU beds (day)", 0, 200, scn.pacu.beds, key="lv_pacu_beds")
+        night = st.number_input("PACU beds (after hours)", 0, 200, scn.pacu.after_hours_beds,
+                                key="lv_pacu_night")
+        cday = st.selectbox("Close PACU beds on", ["(no day)"] + list(WEEKDAYS),
+                            key="lv_pacu_close_day")
+        cn = st.number_input("beds closed that day", 0, 200, 0, key="lv_pacu_close_n") \
+            if cday != "(no day)" else 0
+    with c3:
+        st.markdown("**Staff per shift** (change on every shift)")
+        staff = {role: int(st.number_input(f"{role}", -20, 20, 0, key=f"lv_staff_{role}"))
+                 for role in scn.staff}
+        st.markdown("**Demand and durations**")
+        addon = st.slider("Add-on rate (% of now)", 0, 300, 100, 5, key="lv_addon")
+        demand = st.slider("Elective volume (% of now)", 50, 150, 100, 5, key="lv_demand")
+        dur = st.slider("Case durations (% of now)", 70, 150, 100, 5, key="lv_duration")
+        canc = st.slider("Day-of cancellations (% of now)", 0, 300, 100, 5, key="lv_cancel")
+        st.markdown("**Sterile processing**")
+        spd = {s.name: int(st.number_input(f"{s.name} machines", 1, 50, s.machines,
+                                           key=f"lv_spd_{s.name}"))
+               for s in scn.spd.stages}
+        trays = st.slider("Tray inventory (% of now)", 50, 200, 100, 10, key="lv_trays")
+    return Levers(
+        add_rooms=int(add), add_room_like=like, crew_for_added_rooms=crew,
+        close_rooms=tuple(closed),
+        hours_start=start.strftime("%H:%M") if start else None,
+        hours_end=end.strftime("%H:%M") if end else None,
+        blocks=blocks, release_days=None if release < 0 else int(release),
+        pacu_beds=int(beds) if beds != scn.pacu.beds else None,
+        pacu_after_hours_beds=int(night) if night != scn.pacu.after_hours_beds else None,
+        pacu_beds_closed={cday: int(cn)} if cday != "(no day)" and cn else {},
+        staff_delta={r: d for r, d in staff.items() if d},
+        addon_factor=addon / 100, duration_factor=dur / 100, cancellation_factor=canc / 100,
+        demand_factor=demand / 100, downtime=downtime,
+        spd_machines={k: v for k, v in spd.items()
+                      if v != next(s.machines for s in scn.spd.stages if s.name == k)},
+        tray_factor=trays / 100,
+    )
+
+
+def page_scenario() -> None:
+    st.header("1. Scenario")
+    st.write("Pick a bundled scenario or upload your own, then change its levers. "
+             "The table at the bottom shows what differs from the base.")
+    src = st.radio("Start from", ["A bundled scenario", "An uploaded file"], horizontal=True,
+                   key="src")
+    if src == "A bundled scenario":
+        names = _bundled()
+        name = st.selectbox("Scenario", names, index=names.index("baseline.yaml")
+                            if "baseline.yaml" in names else 0, key="bundled")
+        try:
+            _set_base(load_scenario(SCENARIOS / name), f"scenarios/{name}")
+        except ScenarioError as e:
+            st.error(str(e))
+            return
+    else:
+        up = st.file_uploader("Scenario YAML", type=["yaml", "yml"], key="upload")
+        if up is not None:
+            try:
+                scn, source = _load_upload(up.name, up.getvalue())
+                _set_base(scn, f"upload:{source}")
+            except ScenarioError as e:
+                st.error(f"Upload rejected: {e}")
+                state.pop("base_scn", None)
+                state.pop("base_source", None)
+                return
+    scn = _base()
+    if scn is None:
+        st.info("Upload a scenario file to start.")
+        return
+    st.caption(f"**{scn.name}** ({state.base_source}): {len(scn.rooms)} rooms, "
+               f"{len(scn.services)} services, {scn.horizon_days} days. "
+               + " ".join(scn.description.split()))
+    lv = _levers(scn)
+    try:
+        whatif = apply_levers(scn, lv)
+    except ScenarioError as e:
+        st.error(f"These levers do not make a valid suite: {e}")
+        state.whatif = None
+        return
+    state.levers, state.whatif = lv, whatif
+    diff = summarise_diff(scenario_diff(scn, whatif))
+    st.subheader("What differs from the base")
+    if diff:
+        st.dataframe(pd.DataFrame(diff), hide_index=True, width="stretch", key="diff")
+    else:
+        st.write("Nothing yet: the what-if is the base scenario.")
+
+
+# --- run ----------------------------------------------------------------------------------------
+
+def page_run() -> None:
+    from policies import POLICIES
+
+    st.header("2. Run")
+    scn, whatif = _base(), state.get("whatif")
+    if scn is None or whatif is None:
+        st.warning("Choose a scenario (and valid levers) on the Scenario page first.")
+        return
+    changed = bool(scenario_diff(scn, whatif))
+    pols = st.multiselect("Policies", list(POLICIES), default=["manual", "rules"],
+                          key="policies", format_func=lambda p: f"{p}: {POLICY_HELP.get(p, '')}")
+    reps = st.number_input("Replications (weeks simulated per policy and scenario)", 1, 2000, 20,
+                           key="reps")
+    seed = st.number_input("Seed", 0, 2**31 - 1, scn.seed, key="seed")
+    with_base = st.checkbox("Also run the base scenario, to show the effect of the change",
+                            value=True, key="with_base", disabled=not changed)
+    arms = (2 if changed and with_base else 1) * max(1, len(pols))
+    st.caption(f"{arms} arm(s) × {reps} replications, common random numbers: every arm sees the "
+               "same patients in replication i.")
+    if st.button("Run", type="primary", key="run"):
+        if not pols:
+            st.error("Choose at least one policy.")
+            return
+        scns = [whatif] if not changed else ([scn, whatif] if with_base else [whatif])
+        total = int(reps) * len(pols) * len(scns)
+        bar = st.progress(0.0, text="starting")
+        done = [0]
+        t0 = time.time()
+
+        def tick(n: int) -> None:
+            done[0] += n
+            rate = done[0] / max(time.time() - t0, 1e-9)
+            left = (total - done[0]) / rate if rate else 0
+            bar.progress(min(1.0, done[0] / total),
+                         text=f"{done[0]}/{total} replications · about {left:.0f} s left")
+
+        try:
+            comp = compare(scns, pols, int(reps), int(seed), progress=tick,
+                           sources=[state.base_source if s is scn else None for s in scns])
+        except (CompareError, ScenarioError) as e:
+            st.error(str(e))
+            return
+        bar.progress(1.0, text=f"done: {total} replications in {time.time() - t0:.1f} s")
+        state.results = {"comp": comp, "scenarios": {s.name: s for s in scns},
+                         "base": scn.name if len(scns) > 1 else None, "seed": int(seed),
+                         "id": state.get("run_count", 0) + 1, "seconds": time.time() - t0}
+        state.run_count = state.get("run_count", 0) + 1
+        state.traces = {}
+        state.pop("report_html", None)
+        st.success("Done. See the Results page.")
+    if state.get("results"):
+        r = state.results
+        st.caption(f"Last run #{r['id']}: {', '.join(r['scenarios'])} · "
+                   f"{', '.join(r['comp'].policies)} · {r['seconds']:.1f} s.")
+
+
+# --- results ------------------------------------------------------------------------------------
+
+def _trace(scenario: str, policy: str, rep: int, day: int) -> outcomes.DayTrace:
+    key = (scenario, policy, rep, day)
+    traces = state.setdefault("traces", {})
+    if key not in traces:
+        r = state.results
+        with st.spinner(f"re-running replication {rep} of {scenario} under {policy}"):
+            traces[key] = outcomes.day_trace(r["scenarios"][scenario], policy, r["seed"], rep, day)
+    return traces[key]
+
+
+def page_results() -> None:
+    st.header("3. Results")
+    r = state.get("results")
+    if not r:
+        st.warning("No results yet: run a scenario on the Run page.")
+        return
+    comp = r["comp"]
+    scns = list(r["scenarios"])
+    st.caption(f"Run #{r['id']}: {', '.join(scns)} · policies {', '.join(comp.policies)} · "
+               f"{int(comp.runs['reps'].iloc[0])} replications · seed {r['seed']}")
+    present = [k for k in DEFAULT_KPIS if k in set(comp.summary["kpi"])]
+    if r["base"]:
+        st.subheader("Effect of the change (what-if − base, same patients)")
+        eff = scenario_effects(comp.replications, r["base"], present)
+        show = pd.DataFrame({
+            "KPI": [f"{kpi_def(k).label} ({kpi_def(k).unit})" for k in eff["kpi"]],
+            "policy": eff["policy"], "base": eff["base_mean"], "what-if": eff["mean"],
+            "difference": eff["mean_diff"], "95% CI low": eff["ci_low"],
+            "95% CI high": eff["ci_high"], "verdict": eff["verdict"]})
+        st.dataframe(show, hide_index=True, width="stretch", key="effects")
+    scenario = st.selectbox("Scenario", scns, index=len(scns) - 1, key="res_scenario")
+    st.subheader("KPIs per policy")
+    table = kpi_table(comp, scenario, present)
+    state.kpi_table = table
+    st.dataframe(table, hide_index=True, width="stretch", key="kpi_table")
+    if len(comp.policies) > 1:
+        st.markdown(f"**Paired differences from {comp.reference}** (95% intervals)")
+        st.dataframe(difference_table(comp, scenario, present), hide_index=True,
+                     width="stretch", key="diff_table")
+    sub = comp.replications[comp.replications["scenario"] == scenario]
+    c1, c2 = st.columns([1, 3])
+    with c1:
+        kpi = st.selectbox("KPI distribution", present, key="dist_kpi",
+                           format_func=lambda k: kpi_def(k).label)
+        kind = st.radio("as", ["box", "ecdf"], horizontal=True, key="dist_kind")
+    with c2:
+        st.altair_chart(charts.kpi_distribution(comp.replications if kind == "ecdf" else sub,
+                                                kpi, kind), key="dist_chart")
+    st.subheader("Tail risk: daily overtime of the whole suite")
+    daily = outcomes.daily_overtime(comp.room_days)
+    tails = outcomes.tail_table(daily)
+    st.altair_chart(charts.exceedance_chart(outcomes.exceedance_curves(daily), tails),
+                    key="exceedance")
+    st.dataframe(tails.rename(columns={"n": "days", "p50": "P50", "p90": "P90", "p95": "P95",
+                                       "cvar95": "CVaR95"}), hide_index=True, key="tails")
+    st.subheader("One representative day")
+    pol = st.selectbox("Policy", list(comp.policies), key="gantt_policy")
+    rep0, day0 = outcomes.representative_day(comp.room_days, comp.reference, scenario)
+    st.caption(f"Representative: replication {rep0}, day {day0} — the weekday whose suite "
+               f"overtime under {comp.reference} is nearest the median. Every policy sees the "
+               "same patients that day.")
+    g1, g2 = st.columns(2)
+    reps = sorted(set(sub["rep"]))
+    rep = g1.selectbox("Replication", reps, index=reps.index(rep0), key="gantt_rep")
+    day = g2.selectbox("Day", list(range(r["scenarios"][scenario].horizon_days)), index=day0,
+                       key="gantt_day", format_func=lambda d: f"day {d} ({DAY_NAMES[d % 7]})")
+    trace = _trace(scenario, pol, int(rep), int(day))
+    st.altair_chart(charts.gantt_chart(trace), key="gantt")
+    if pol == "ml-cpsat":
+        st.markdown("**Why the optimiser placed each case** (ml-cpsat's explanations)")
+        if len(trace.explanations):
+            st.dataframe(trace.explanations, hide_index=True, width="stretch",
+                         key="explanations")
+        else:
+            st.write("The optimiser fell back to the rules plan that day; no explanations.")
+    st.subheader("Fairness by service")
+    fair = outcomes.fairness(comp.services)
+    fsub = fair[fair["scenario"] == scenario]
+    measure = st.radio("Measure", ["cancellation_rate", "prime_start_share", "overtime_share",
+                                   "in_room_share"], horizontal=True, key="fair_measure")
+    st.altair_chart(charts.fairness_chart(fsub, measure), key="fairness")
+    st.dataframe(fsub, hide_index=True, width="stretch", key="fair_table")
+    _downloads(comp)
+
+
+def _parquet(df: pd.DataFrame) -> bytes:
+    buf = io.BytesIO()
+    df.to_parquet(buf, index=False)
+    return buf.getvalue()
+
+
+def _downloads(comp) -> None:
+    st.subheader("Downloads")
+    c = st.columns(5)
+    c[0].download_button("Replications (CSV)", comp.replications.to_csv(index=False),
+                         "replications.csv", "text/csv", key="dl_reps_csv")
+    c[1].download_button("Summary (CSV)", comp.summary.to_csv(index=False), "summary.csv",
+                         "text/csv", key="dl_summary_csv")
+    c[2].download_button("Replications (parquet)", _parquet(comp.replications),
+                         "replications.parquet", key="dl_reps_parquet")
+    c[3].download_button("Room-days (parquet)", _parquet(comp.room_days), "room_days.parquet",
+                         key="dl_room_days")
+    if c[4].button("Prepare the report", key="make_report"):
+        with st.spinner("writing the self-contained HTML report"):
+            state.report_html = render_report(comp, "ORTwin what-if results")[0]
+    if state.get("report_html"):
+        st.download_button("Report (HTML, opens offline)", state.report_html, "report.html",
+                           "text/html", key="dl_report")
+
+
+# --- history ------------------------------------------------------------------------------------
+
+def _save_upload(tmp: Path, up) -> Path:
+    path = tmp / Path(up.name).name
+    path.write_bytes(up.getvalue())
+    return path
+
+
+def page_history() -> None:
+    from calibration.build import calibrate
+    from calibration.cases import iso_week
+    from calibration.loader import load_history
+    from calibration.replay import replay_week
+    from calibration.report import write_calibration
+    from policies import POLICIES
+
+    st.header("4. History: calibrate and replay")
+    st.write("Load a case log with its column mapping, check what was quarantined, fit a "
+             "scenario from the cases before a date, and replay a later week against what "
+             "actually happened.")
+    use_bundled = st.checkbox("Use the bundled 2022 case log (Jan-Feb, 8 ORs)", key="h_bundled")
+    log = mapping = None
+    if not use_bundled:
+        log = st.file_uploader("Case log (CSV)", type=["csv"], key="h_log")
+        mapping = st.file_uploader("Column mapping (YAML; none if the log is in the canonical "
+                                   "schema)", type=["yaml", "yml"], key="h_mapping")
+    if st.button("Load the case log", key="h_load"):
+        tmp = Path(tempfile.mkdtemp(prefix="ortwin-history-"))
+        try:
+            if use_bundled:
+                path, mpath = BUNDLED_LOG, BUNDLED_MAPPING
+            elif log is None:
+                st.error("Choose a case log file (or the bundled one).")
+                return
+            else:
+                path = _save_upload(tmp, log)
+                mpath = _save_upload(tmp, mapping) if mapping is not None else None
+            state.history = load_history(path, mpath)
+            state.pop("calibration", None)
+            state.pop("replay", None)
+        except ScenarioError as e:  # HistoryError is a ScenarioError
+            st.error(f"Case log rejected: {e}")
+            state.pop("history", None)
+            return
+    hist = state.get("history")
+    if hist is None:
+        return
+    st.success(hist.summary_line())
+    st.markdown(f"**Quarantine report** ({len(hist.quarantine)} rows set aside, with reasons)")
+    st.dataframe(hist.quarantine, hide_index=True, width="stretch", key="h_quarantine")
+    dates = hist.cases["date"].dropna()
+    lo, hi = dates.min().date(), dates.max().date()
+    default = min(hi, lo + dt.timedelta(days=28))
+    as_of = st.date_input("Calibrate on cases booked before", default, lo, hi, key="h_asof")
+    if st.button("Calibrate", key="h_calibrate"):
+        try:
+            with st.spinner("fitting durations, flows and the suite"):
+                cal = calibrate(hist, as_of)
+                out = Path(tempfile.mkdtemp(prefix="ortwin-calibrated-")) / "calibrated.yaml"
+                scn_path, report = write_calibration(cal, out)
+            state.calibration = {"scenario": load_scenario(scn_path), "path": scn_path,
+                                 "report": report, "as_of": as_of}
+        except ScenarioError as e:
+            st.error(f"Calibration failed: {e}")
+            return
+    cal = state.get("calibration")
+    if cal is None:
+        return
+    st.markdown(f"**Fit report** (cases before {cal['as_of']}; scenario `{cal['scenario'].name}`)")
+    with st.expander("fit_report.md", expanded=False):
+        st.markdown((cal["report"] / "fit_report.md").read_text())
+    pngs = sorted((cal["report"] / "charts").glob("*.png"))
+    if pngs:
+        cols = st.columns(3)
+        for i, p in enumerate(pngs[:6]):
+            cols[i % 3].image(str(p), caption=p.stem)
+    if st.button("Use the calibrated scenario on the Scenario page", key="h_use"):
+        _set_base(cal["scenario"], str(cal["path"]))
+        state.src = "A bundled scenario"
+        st.success("The calibrated scenario is now the base of the what-if.")
+    weeks = sorted({iso_week_label(d) for d in dates if d.date() >= cal["as_of"]})
+    if not weeks:
+        st.info("No weeks after the calibration date to replay.")
+        return
+    w1, w2, w3 = st.columns(3)
+    week = w1.selectbox("Replay week", weeks, key="h_week")
+    pol = w2.selectbox("Policy", list(POLICIES), key="h_policy")
+    reps = w3.number_input("Replications", 1, 500, 20, key="h_reps")
+    if st.button("Replay", key="h_replay"):
+        try:
+            with st.spinner(f"replaying {week}"):
+                state.replay = replay_week(hist, iso_week(week), cal["scenario"], pol, int(reps))
+        except ScenarioError as e:
+            st.error(f"Replay failed: {e}")
+            return
+    rr = state.get("replay")
+    if rr is not None:
+        st.markdown(f"**{rr.week}**: {rr.booked} booked cases, {rr.reps} replications; "
+                    f"{rr.coverage:.0%} of the scored KPIs' actual values fall inside the "
+                    "simulated P5-P95.")
+        st.dataframe(rr.table, hide_index=True, width="stretch", key="h_replay_table")
+        for n in rr.notes:
+            st.caption(n)
+
+
+def iso_week_label(d: pd.Timestamp) -> str:
+    """``YYYY-Www`` of a date."""
+    y, w, _ = d.isocalendar()
+    return f"{y}-W{w:02d}"
+
+
+# --- page ---------------------------------------------------------------------------------------
+
+def main() -> None:
+    st.sidebar.title("ORTwin")
+    st.sidebar.caption("A digital twin of the surgical suite: ask 'what if?' and see the "
+                       "answer with its uncertainty.")
+    page = st.sidebar.radio("Page", PAGES, key="page")
+    hidden = tuple(p for name, keys in KEEP.items() if name != page for p in keys)
+    for k in [k for k in state if str(k).startswith(hidden)]:
+        state[k] = state[k]  # keep widget values while their page is not shown
+    if "base_scn" not in state:
+        try:
+            _set_base(load_scenario(SCENARIOS / "baseline.yaml"), "scenarios/baseline.yaml")
+            state.whatif = state.base_scn
+        except ScenarioError as e:
+            st.error(str(e))
+    if state.get("results"):
+        st.sidebar.success(f"Results of run #{state.results['id']} kept for this session.")
+    {"Scenario": page_scenario, "Run": page_run, "Results": page_results,
+     "History": page_history}[page]()
+
+
+main()
