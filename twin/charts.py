@@ -14,7 +14,7 @@ from twin.kpis import kpi_def
 from twin.outcomes import DayTrace
 
 _MONDAY = pd.Timestamp("2024-01-01")  # a Monday: day 0 of a horizon, for time axes
-KIND_COLOURS = {"pacu_hold": "#d62728", "turnover": "#c7c7c7", "down": "#7f7f7f"}
+KIND_COLOURS = {"pacu_hold": "#111111", "turnover": "#c7c7c7", "down": "#7f7f7f"}
 
 
 def _clock(minutes: pd.Series) -> pd.Series:
@@ -55,7 +55,8 @@ def exceedance_chart(curves: pd.DataFrame, tails: pd.DataFrame | None = None,
     arm's P90 when ``tails`` (:func:`twin.outcomes.tail_table`) is given."""
     data = _arm(curves)
     base = alt.Chart(data, title=title).mark_line(interpolate="step-after").encode(
-        x=alt.X("x:Q", title="overtime minutes in a day (all rooms)"),
+        x=alt.X("x:Q", title="overtime minutes in a day (all rooms)",
+                scale=alt.Scale(domainMin=0)),
         y=alt.Y("p_exceed:Q", title="P(daily overtime > x)", axis=alt.Axis(format="%")),
         color=alt.Color("arm:N", title="scenario · policy"),
         tooltip=["arm:N", alt.Tooltip("x:Q", format=",.0f", title="minutes"),

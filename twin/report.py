@@ -82,7 +82,9 @@ def _table(df: pd.DataFrame, classes: dict[int, str] | None = None) -> str:
 
 
 def _pct(x: float) -> str:
-    return "-" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{100 * x:.1f}%"
+    if x is None or (isinstance(x, float) and math.isnan(x)):
+        return "-"
+    return f"{100 * x:.1f}%" if abs(x) > 1e-9 else "0.0%"  # no "-0.0%" from rounding noise
 
 
 def kpi_table(comp: Comparison, scenario: str, kpis: Sequence[str] = DEFAULT_KPIS
@@ -163,11 +165,15 @@ def render_report(comp: Comparison, title: str = "ORTwin results",
     present = set(comp.summary["kpi"])
     kpis = [k for k in DEFAULT_KPIS if k in present]
     for i, scn in enumerate(scenarios):
-        desc = next((r.get("description") for r in comp.manifest.get("runs", [])
-                     if r.get("scenario") == scn), "")
+        run = next((r for r in comp.manifest.get("runs", []) if r.get("scenario") == scn), {})
+        desc = run.get("description", "")
         body.append(f'<h2 id="s-{i}">Scenario: {html.escape(scn)}</h2>')
+        if run.get("days"):
+            body.append(f'<p class="sub">Horizon simulated: {run["days"]} day(s) per '
+                        f'replication · {run.get("reps")} replications · seed {run.get("seed")}'
+                        "</p>")
         if desc:
-            body.append(f'<p class="note">{html.escape(desc)}</p>')
+            body.append(f'<p class="note">Scenario file: {html.escape(desc)}</p>')
         body.append("<h3>KPIs by policy</h3>")
         body.append(_table(kpi_table(comp, scn, kpis)))
         diff = difference_table(comp, scn, kpis)
