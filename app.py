@@ -32,6 +32,7 @@ from twin.scenario import WEEKDAYS, Scenario, ScenarioError, from_mapping, load_
 ROOT = Path(__file__).resolve().parent
 SCENARIOS = ROOT / "scenarios"
 PAGES = ("Scenario", "Run", "Results", "History")
+CALIBRATED = "The calibrated scenario (History page)"
 DAY_NAMES = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 BUNDLED_LOG = ROOT / "calibration" / "data" / "or_case_log_2022_jan_feb.csv"
 BUNDLED_MAPPING = ROOT / "calibration" / "mappings" / "or_case_log_2022.yaml"
@@ -42,9 +43,10 @@ POLICY_HELP = {
     "ml-cpsat": "forecast + optimiser; slow: about a minute per replication",
 }
 
+# Per page, the session keys of its widgets whose values outlive a visit to another page
+# (a comment, not a docstring: Streamlit would print a bare string on the page).
 KEEP = {"Scenario": ("lv_", "bundled", "src"), "Run": ("policies", "reps", "seed", "with_base"),
         "History": ("h_",)}
-"""Per page, the session keys of its widgets whose values outlive a visit to another page."""
 
 st.set_page_config(page_title="ORTwin what-if", layout="wide")
 state = st.session_state
@@ -181,9 +183,14 @@ def page_scenario() -> None:
     st.header("1. Scenario")
     st.write("Pick a bundled scenario or upload your own, then change its levers. "
              "The table at the bottom shows what differs from the base.")
-    src = st.radio("Start from", ["A bundled scenario", "An uploaded file"], horizontal=True,
-                   key="src")
-    if src == "A bundled scenario":
+    sources = ["A bundled scenario", "An uploaded file"]
+    if state.get("calibration"):
+        sources.append(CALIBRATED)
+    src = st.radio("Start from", sources, horizontal=True, key="src")
+    if src == CALIBRATED:
+        cal = state.calibration
+        _set_base(cal["scenario"], str(cal["path"]))
+    elif src == "A bundled scenario":
         names = _bundled()
         name = st.selectbox("Scenario", names, index=names.index("baseline.yaml")
                             if "baseline.yaml" in names else 0, key="bundled")
@@ -286,6 +293,16 @@ def page_run() -> None:
 
 # --- results ------------------------------------------------------------------------------------
 
+def _rounded(df: pd.DataFrame, digits: int = 3) -> pd.DataFrame:
+    """Numbers to a readable precision (3 significant decimals below 100, whole above)."""
+    out = df.copy()
+    for c in out.columns:
+        if pd.api.types.is_float_dtype(out[c]):
+            big = out[c].abs() >= 100
+            out[c] = out[c].where(big, out[c].round(digits)).where(~big, out[c].round(0))
+    return out
+
+
 def _trace(scenario: str, policy: str, rep: int, day: int) -> outcomes.DayTrace:
     key = (scenario, policy, rep, day)
     traces = state.setdefault("traces", {})
@@ -315,15 +332,15 @@ def page_results() -> None:
             "policy": eff["policy"], "base": eff["base_mean"], "what-if": eff["mean"],
             "difference": eff["mean_diff"], "95% CI low": eff["ci_low"],
             "95% CI high": eff["ci_high"], "verdict": eff["verdict"]})
-        st.dataframe(show, hide_index=True, width="stretch", key="effects")
+        st.dataframe(_rounded(show), hide_index=True, width="stretch", key="effects")
     scenario = st.selectbox("Scenario", scns, index=len(scns) - 1, key="res_scenario")
     st.subheader("KPIs per policy")
     table = kpi_table(comp, scenario, present)
     state.kpi_table = table
-    st.dataframe(table, hide_index=True, width="stretch", key="kpi_table")
+    st.dataframe(_rounded(table), hide_index=True, width="stretch", key="kpi_table")
     if len(comp.policies) > 1:
         st.markdown(f"**Paired differences from {comp.reference}** (95% intervals)")
-        st.dataframe(difference_table(comp, scenario, present), hide_index=True,
+        st.dataframe(_rounded(difference_table(comp, scenario, present)), hide_index=True,
                      width="stretch", key="diff_table")
     sub = comp.replications[comp.replications["scenario"] == scenario]
     c1, c2 = st.columns([1, 3])
@@ -339,7 +356,7 @@ def page_results() -> None:
     tails = outcomes.tail_table(daily)
     st.altair_chart(charts.exceedance_chart(outcomes.exceedance_curves(daily), tails),
                     key="exceedance")
-    st.dataframe(tails.rename(columns={"n": "days", "p50": "P50", "p90": "P90", "p95": "P95",
+    st.dataframe(_rounded(tails).rename(columns={"n": "days", "p50": "P50", "p90": "P90", "p95": "P95",
                                        "cvar95": "CVaR95"}), hide_index=True, key="tails")
     st.subheader("One representative day")
     pol = st.selectbox("Policy", list(comp.policies), key="gantt_policy")
@@ -367,7 +384,7 @@ def page_results() -> None:
     measure = st.radio("Measure", ["cancellation_rate", "prime_start_share", "overtime_share",
                                    "in_room_share"], horizontal=True, key="fair_measure")
     st.altair_chart(charts.fairness_chart(fsub, measure), key="fairness")
-    st.dataframe(fsub, hide_index=True, width="stretch", key="fair_table")
+    st.dataframe(_rounded(fsub), hide_index=True, width="stretch", key="fair_table")
     _downloads(comp)
 
 
@@ -474,7 +491,8 @@ def page_history() -> None:
             cols[i % 3].image(str(p), caption=p.stem)
     if st.button("Use the calibrated scenario on the Scenario page", key="h_use"):
         _set_base(cal["scenario"], str(cal["path"]))
-        state.src = "A bundled scenario"
+        state.whatif = cal["scenario"]
+        state.src = CALIBRATED
         st.success("The calibrated scenario is now the base of the what-if.")
     weeks = sorted({iso_week_label(d) for d in dates if d.date() >= cal["as_of"]})
     if not weeks:
