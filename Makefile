@@ -18,7 +18,8 @@ DEV_STAMP  := $(VENV)/.installed-dev
 
 .DEFAULT_GOAL := help
 
-.PHONY: help all venv setup dev demo calibrate-demo test lint bench clean distclean
+.PHONY: help all venv setup dev demo calibrate-demo test browser app screenshots lint bench \
+	clean distclean
 
 help:
 	@echo "ORTwin make targets:"
@@ -26,7 +27,10 @@ help:
 	@echo "                 then compare manual, rules and ml-cpsat on both (CMP_REPS replications),"
 	@echo "                 then calibrate on Jan 2022 of the bundled log and replay each Feb week"
 	@echo "  make calibrate-demo  only the calibration + replay part of the demo"
-	@echo "  make test      create/update .venv with the dev extra and run pytest (-n 2)"
+	@echo "  make app       start the what-if app (Streamlit) on http://localhost:8501"
+	@echo "  make test      create/update .venv with the dev extra, install Debian's chromium for"
+	@echo "                 the browser tests when missing, and run pytest (-n 2)"
+	@echo "  make screenshots  regenerate docs/img/ screenshots of the app"
 	@echo "  make lint      ruff check ."
 	@echo "  make bench     run the benchmarks in bench/ (twin, duration model, CP-SAT)"
 	@echo "  make venv      create .venv and install the project (core, editable)"
@@ -66,6 +70,7 @@ demo: $(CORE_STAMP)
 	$(BIN)/ortwin run scenarios/pacu_closed_beds.yaml --reps $(REPS) --out out/pacu_closed_beds
 	$(BIN)/ortwin compare --scenarios scenarios/baseline.yaml scenarios/pacu_closed_beds.yaml \
 		--policies manual,rules,ml-cpsat --reps $(CMP_REPS) --workers 2 --out out/compare
+	$(BIN)/ortwin report out/compare -o out/compare/report.html --png out/compare/png
 	$(MAKE) --no-print-directory calibrate-demo
 
 # Calibrate on January 2022 of the bundled case log, then replay every February week.
@@ -76,8 +81,28 @@ calibrate-demo: $(CORE_STAMP)
 	$(BIN)/ortwin replay $(LOG) --mapping $(MAPPING) --scenario out/calibrated/jan2022.yaml \
 		--week 2022-W05 2022-W06 2022-W07 2022-W08 --reps 40 --json out/calibrated/replay_feb2022.json
 
-test: $(DEV_STAMP)
+test: $(DEV_STAMP) browser
 	$(VPY) -m pytest -n 2 -q
+
+# Debian's chromium and chromium-driver for the browser tests (tests/test_browser.py), installed
+# only when missing; a test tool never downloads a browser.
+browser:
+	@if command -v chromium >/dev/null 2>&1 && command -v chromedriver >/dev/null 2>&1; then :; \
+	else \
+		echo "installing Debian's chromium and chromium-driver for the browser tests"; \
+		SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+		$$SUDO apt-get update -q >/dev/null && \
+		DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -q --no-install-recommends \
+			chromium chromium-driver >/dev/null; \
+	fi
+
+# The what-if app for perioperative leaders, on http://localhost:8501
+app: $(CORE_STAMP)
+	$(BIN)/streamlit run app.py --browser.gatherUsageStats false
+
+# Regenerate the README's screenshots of the app (docs/img/)
+screenshots: $(DEV_STAMP) browser
+	$(VPY) docs/screenshot.py
 
 lint: $(DEV_STAMP)
 	$(BIN)/ruff check .

@@ -1,0 +1,56 @@
+"""Screenshots of the app for the docs: the Scenario page and the Results of a 3-replication run.
+
+Run from the repository root:  .venv/bin/python docs/screenshot.py
+Writes docs/img/app_scenario.png and docs/img/app_results.png (headless Chromium, offline).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from tests.browser import (  # noqa: E402
+    driver,
+    full_screenshot,
+    goto,
+    open_app,
+    run_replications,
+    streamlit_server,
+    wait_charts,
+)
+
+IMG = ROOT / "docs" / "img"
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Start the app, run it, save the two screenshots; 0 on success."""
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--out", type=Path, default=IMG, help="folder for the PNGs (docs/img)")
+    ap.add_argument("--reps", type=int, default=3, help="replications to run (3)")
+    ap.add_argument("--width", type=int, default=1400, help="window width in pixels (1400)")
+    args = ap.parse_args(argv)
+    with streamlit_server(ROOT / "app.py") as url:
+        d = driver(args.width, 1000)
+        try:
+            open_app(d, url)
+            scenario = full_screenshot(d, args.out / "app_scenario.png", args.width)
+            d.set_window_size(args.width, 1000)
+            goto(d, "Run", "2. Run")
+            run_replications(d, reps=args.reps, timeout=600)
+            goto(d, "Results", "KPIs per policy")
+            wait_charts(d, 3)
+            results = full_screenshot(d, args.out / "app_results.png", args.width)
+        finally:
+            d.quit()
+    for p in (scenario, results):
+        print(f"wrote {p.relative_to(ROOT) if p.is_relative_to(ROOT) else p} "
+              f"({p.stat().st_size / 1e3:.0f} kB)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,172 @@
+"""The app and the HTML report in a real (headless) Chromium: they load, run and draw charts."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+from browser import (
+    ROOT,
+    artifacts,
+    driver,
+    full_screenshot,
+    goto,
+    main_text,
+    open_app,
+    rendered_charts,
+    run_replications,
+    streamlit_server,
+    wait_charts,
+    wait_idle,
+    wait_text,
+)
+from selenium import webdriver
+from selenium.webdriver.common.by import By
+from selenium.webdriver.support.ui import WebDriverWait
+
+ERROR_BOXES = '[data-testid="stException"], [data-testid="stAlertContentError"]'
+
+
+def _errors(d: webdriver.Chrome) -> list[str]:
+    """The text of every exception or error box on the page."""
+    return [e.text for e in d.find_elements(By.CSS_SELECTOR, ERROR_BOXES)]
+
+
+def test_app_runs_a_scenario_in_a_real_browser() -> None:
+    out = artifacts()
+    with streamlit_server(ROOT / "app.py") as url:
+        d = driver(1400, 1000)
+        try:
+            open_app(d, url)
+            assert not _errors(d), _errors(d)
+            scenario_png = full_screenshot(d, out / "app_scenario.png")
+
+            d.set_window_size(1400, 1000)
+            goto(d, "Run", "2. Run")
+            run_replications(d, reps=3, timeout=180)
+            assert not _errors(d), _errors(d)
+
+            goto(d, "Results", "KPIs per policy")
+            wait_charts(d, 3, timeout=90)
+            d.set_window_size(1400, 2600)
+            wait_charts(d, 3, timeout=30)
+            png = full_screenshot(d, out / "app_results.png", min_height=2600)
+            charts = rendered_charts(d)
+            text = main_text(d)
+            errors = _errors(d)
+        finally:
+            d.quit()
+    assert scenario_png.is_file() and scenario_png.stat().st_size > 20_000
+    assert png.is_file() and png.stat().st_size > 20_000, png
+    assert charts >= 3, f"only {charts} charts drawn"
+    assert "KPIs per policy" in text
+    assert not errors, errors
+
+
+def _cli(*args: str) -> subprocess.CompletedProcess[str]:
+    """Run ``ortwin ARGS`` in a subprocess; it must exit 0."""
+    r = subprocess.run([sys.executable, "-m", "twin.cli", *args], cwd=ROOT, text=True,
+                       capture_output=True, timeout=300)
+    assert r.returncode == 0, f"ortwin {' '.join(args)} failed:\n{r.stdout}\n{r.stderr}"
+    return r
+
+
+def _no_network_refs(page: str) -> None:
+    """The report's HTML references nothing on the network."""
+    scripts = re.findall(r"<script\b[^>]*>", page, flags=re.IGNORECASE)
+    assert scripts, "no <script> tag"
+    assert all("src" not in s.lower() for s in scripts), scripts
+    assert not re.search(r"<script\b[^>]*\bsrc\s*=\s*[\"']?https?:", page, flags=re.I)
+    assert not re.search(r"<link\b[^>]*\bhref\s*=\s*[\"']?https?:", page, flags=re.I)
+    assert not re.search(r"<link\b", page, flags=re.I), "a <link> tag"
+    assert "@import" not in page
+
+
+def test_report_renders_offline_in_a_real_browser(tmp_path: Path) -> None:
+    res, report, png_dir = tmp_path / "results", tmp_path / "report.html", tmp_path / "png"
+    _cli("compare", "--scenarios", "scenarios/baseline.yaml", "--policies", "manual,rules",
+         "--reps", "3", "--days", "2", "--out", str(res), "--progress", "off")
+    _cli("report", str(res), "-o", str(report), "--png", str(png_dir))
+    pngs = sorted(png_dir.glob("*.png"))
+    assert pngs and all(p.stat().st_size > 1000 for p in pngs), pngs
+    page = report.read_text(encoding="utf-8")
+    _no_network_refs(page)
+
+    d = driver(1400, 1000)
+    try:
+        d.get(report.as_uri())
+        body = d.find_element(By.TAG_NAME, "body")
+        n = int(body.get_attribute("data-charts") or 0)
+        assert n > 0, "the report declares no charts"
+        WebDriverWait(d, 60, poll_frequency=0.25).until(
+            lambda drv: body.get_attribute("data-rendered") == str(n),
+            f"not all {n} charts rendered")
+        widths = d.execute_script(
+            "return Array.from(document.querySelectorAll('div.chart')).map(function (c) {"
+            "  var s = c.querySelector('svg');"
+            "  return [c.dataset.chart, s ? s.getBoundingClientRect().width : 0]; });")
+        resources = d.execute_script(
+            "return performance.getEntriesByType('resource').map(function (e) {"
+            " return e.name; });")
+        height = int(d.execute_script("return document.documentElement.scrollHeight;"))
+        d.set_window_size(1400, min(max(height, 1000), 12000))
+        shot = artifacts() / "report.png"
+        assert d.save_screenshot(str(shot))
+    finally:
+        d.quit()
+    assert len(widths) == n, f"{len(widths)} div.chart for data-charts={n}"
+    assert all(w > 0 for _, w in widths), [c for c, w in widths if w <= 0]
+    assert not [u for u in resources if u.lower().startswith(("http:", "https:"))], resources
+    assert shot.is_file() and shot.stat().st_size > 20_000
+
+
+def _choose(d: webdriver.Chrome, option: str, timeout: float = 30) -> None:
+    """Click the radio option labelled ``option`` in the main area."""
+    from selenium.webdriver.support import expected_conditions as ec
+
+    xpath = ('//*[@data-testid="stMain"]//label[@data-testid="stRadioOption"]'
+             f'[normalize-space(.)="{option}"]')
+    WebDriverWait(d, timeout).until(ec.element_to_be_clickable((By.XPATH, xpath))).click()
+
+
+def _upload(d: webdriver.Chrome, path: Path, index: int = 0, timeout: float = 30) -> None:
+    """Give ``path`` to the page's ``index``-th file uploader."""
+    WebDriverWait(d, timeout).until(
+        lambda drv: len(drv.find_elements(By.CSS_SELECTOR, 'input[type="file"]')) > index)
+    d.find_elements(By.CSS_SELECTOR, 'input[type="file"]')[index].send_keys(str(path))
+
+
+def test_bad_uploads_show_their_message_in_a_real_browser(tmp_path: Path) -> None:
+    bad_scenario = tmp_path / "bad_beds.yaml"
+    bad_scenario.write_text("extends: baseline.yaml\nname: bad\npacu: {beds: -3}\n")
+    bad_log = tmp_path / "cases.csv"
+    bad_log.write_text("just,some,columns\n1,2,3\n")
+    with streamlit_server(ROOT / "app.py") as url:
+        d = driver(1400, 1000)
+        try:
+            open_app(d, url)
+            _choose(d, "An uploaded file")
+            _upload(d, bad_scenario)
+            wait_text(d, "Upload rejected: bad_beds.yaml: pacu.beds: expected greater than or "
+                         "equal to 0", 60)
+            scenario_errors = _errors(d)
+            goto(d, "History", "4. History")
+            _upload(d, bad_log)
+            wait_idle(d)
+            load = (By.XPATH, '//*[@data-testid="stMain"]//button'
+                              '[normalize-space(.)="Load the case log"]')
+            WebDriverWait(d, 30).until(lambda drv: drv.find_element(*load).is_enabled())
+            d.find_element(*load).click()
+            wait_text(d, "Case log rejected: ", 60)
+            history_errors = _errors(d)
+            text = main_text(d)
+            full_screenshot(d, artifacts() / "app_bad_upload.png")
+        finally:
+            d.quit()
+    assert scenario_errors == ["Upload rejected: bad_beds.yaml: pacu.beds: expected greater "
+                               "than or equal to 0"]
+    assert len(history_errors) == 1 and "cases.csv" in history_errors[0]
+    assert "required column is missing" in history_errors[0]
+    assert "Traceback" not in text
