@@ -23,7 +23,7 @@ from helpers_scn import (
 )
 
 OUTPUTS = ["events.parquet", "cases.parquet", "replications.parquet", "summary.parquet",
-           "summary.csv", "room_days.parquet", "services.parquet"]
+           "summary.csv", "room_days.parquet", "services.parquet", "manifest.json"]
 
 
 def _subprocess(*args: str) -> subprocess.CompletedProcess[str]:

@@ -34,8 +34,8 @@ from twin.scenario import load_scenario, with_horizon
 from twin.summary import paired_difference
 
 PACU = SCENARIOS_DIR / "pacu_closed_beds.yaml"
-FILES = ["differences.csv", "differences.parquet", "replications.parquet", "summary.csv",
-         "summary.parquet"]
+FILES = ["differences.csv", "differences.parquet", "manifest.json", "replications.parquet",
+         "room_days.parquet", "services.parquet", "summary.csv", "summary.parquet"]
 
 
 class _Half(AsBooked):
@@ -86,7 +86,8 @@ def test_cli_prints_per_scenario_tables_and_writes_files(
         at = lines[1].index("policy")
         col = [ln[at:].split()[0] for ln in lines[3:]]  # the policy column
         assert col == pols * len(DEFAULT_KPIS)
-    assert out.rstrip().endswith(f"results written to {out_dir}/ (replications, summary, differences)")
+    assert f"results written to {out_dir}/ (replications, summary, differences, room_days, " \
+           f"services, manifest.json); report: ortwin report {out_dir}" in out
 
     assert sorted(p.name for p in out_dir.iterdir()) == FILES  # nothing else, no temp files
     reps = pd.read_parquet(out_dir / "replications.parquet")
