@@ -45,7 +45,7 @@ POLICY_HELP = {
 
 # Per page, the session keys of its widgets whose values outlive a visit to another page
 # (a comment, not a docstring: Streamlit would print a bare string on the page).
-KEEP = {"Scenario": ("lv_", "bundled", "src"), "Run": ("policies", "reps", "seed", "with_base"),
+KEEP = {"Scenario": ("lv_", "bundled", "src"), "Run": ("policies", "reps", "seed", "workers", "with_base"),
         "History": ("h_",)}
 
 st.set_page_config(page_title="ORTwin what-if", layout="wide")
@@ -249,6 +249,8 @@ def page_run() -> None:
     reps = st.number_input("Replications (weeks simulated per policy and scenario)", 1, 2000, 20,
                            key="reps")
     seed = st.number_input("Seed", 0, 2**31 - 1, scn.seed, key="seed")
+    workers = st.number_input("Worker processes (results are identical for any number)", 1, 64,
+                              1, key="workers")
     with_base = st.checkbox("Also run the base scenario, to show the effect of the change",
                             value=True, key="with_base", disabled=not changed)
     arms = (2 if changed and with_base else 1) * max(1, len(pols))
@@ -272,7 +274,7 @@ def page_run() -> None:
                          text=f"{done[0]}/{total} replications · about {left:.0f} s left")
 
         try:
-            comp = compare(scns, pols, int(reps), int(seed), progress=tick,
+            comp = compare(scns, pols, int(reps), int(seed), int(workers), progress=tick,
                            sources=[state.base_source if s is scn else None for s in scns])
         except (CompareError, ScenarioError) as e:
             st.error(str(e))
@@ -325,8 +327,9 @@ def page_results() -> None:
                f"{int(comp.runs['reps'].iloc[0])} replications · seed {r['seed']}")
     present = [k for k in DEFAULT_KPIS if k in set(comp.summary["kpi"])]
     if r["base"]:
-        st.subheader("Effect of the change (what-if − base, same patients)")
         eff = scenario_effects(comp.replications, r["base"], present)
+        _headline(eff, comp.policies[0], int(comp.runs["days"].iloc[0]))
+        st.subheader("Effect of the change (what-if − base, same patients)")
         show = pd.DataFrame({
             "KPI": [f"{kpi_def(k).label} ({kpi_def(k).unit})" for k in eff["kpi"]],
             "policy": eff["policy"], "base": eff["base_mean"], "what-if": eff["mean"],
@@ -386,6 +389,33 @@ def page_results() -> None:
     st.altair_chart(charts.fairness_chart(fsub, measure), key="fairness")
     st.dataframe(_rounded(fsub), hide_index=True, width="stretch", key="fair_table")
     _downloads(comp)
+
+
+HEADLINE = ("overtime_minutes", "utilisation", "cases_cancelled", "pacu_hold_minutes")
+
+
+def _headline(eff: pd.DataFrame, policy: str, days: int) -> None:
+    """Four cards: the what-if's mean and its paired change from the base, with the 95% range
+    and whether the change is real (the range excludes 0)."""
+    st.markdown(f"**The answer in brief** (policy {policy}; a change is called real when its 95% "
+                "range excludes zero)")
+    cols = st.columns(len(HEADLINE))
+    for col, k in zip(cols, HEADLINE, strict=True):
+        row = eff[(eff["kpi"] == k) & (eff["policy"] == policy)]
+        if row.empty:
+            continue
+        e, d = row.iloc[0], kpi_def(k)
+        pct = d.unit == "fraction"
+        fmt = (lambda x: f"{100 * x:.1f}%") if pct else (lambda x: f"{x:,.0f}")
+        sign = (lambda x: f"{100 * x:+.1f} pts") if pct else (lambda x: f"{x:+,.0f}")
+        verdict = {"better": "real, better", "worse": "real, worse"}.get(e["verdict"],
+                                                                        "not distinguishable")
+        unit = f"{d.unit} over {days} days" if d.unit in ("min", "cases") else d.unit
+        col.metric(f"{d.label} ({unit})", fmt(e["mean"]),
+                   delta=f"{sign(e['mean_diff'])} ({verdict})",
+                   delta_color="inverse" if d.better == "lower" else "normal",
+                   help=f"base {fmt(e['base_mean'])}; 95% range of the change "
+                        f"{sign(e['ci_low'])} to {sign(e['ci_high'])}")
 
 
 def _parquet(df: pd.DataFrame) -> bytes:

@@ -19,8 +19,11 @@ from tests.browser import (  # noqa: E402
     goto,
     open_app,
     run_replications,
+    set_number,
     streamlit_server,
     wait_charts,
+    wait_idle,
+    wait_text,
 )
 
 IMG = ROOT / "docs" / "img"
@@ -30,13 +33,18 @@ def main(argv: list[str] | None = None) -> int:
     """Start the app, run it, save the two screenshots; 0 on success."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", type=Path, default=IMG, help="folder for the PNGs (docs/img)")
-    ap.add_argument("--reps", type=int, default=3, help="replications to run (3)")
+    ap.add_argument("--reps", type=int, default=10, help="replications to run (10)")
+    ap.add_argument("--pacu-beds", type=int, default=9,
+                    help="the what-if shown: PACU day beds (baseline 15; default 9)")
     ap.add_argument("--width", type=int, default=1400, help="window width in pixels (1400)")
     args = ap.parse_args(argv)
     with streamlit_server(ROOT / "app.py") as url:
         d = driver(args.width, 1000)
         try:
             open_app(d, url)
+            set_number(d, "PACU beds (day)", args.pacu_beds)
+            wait_text(d, "What differs from the base")
+            wait_idle(d)
             scenario = full_screenshot(d, args.out / "app_scenario.png", args.width)
             d.set_window_size(args.width, 1000)
             goto(d, "Run", "2. Run")

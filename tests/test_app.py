@@ -90,6 +90,9 @@ def test_results_match_the_api_for_the_same_inputs(ran):
         _round(direct_eff["mean_diff"]).to_numpy(), nan_ok=True)
     hold = direct_eff[direct_eff["kpi"] == "pacu_hold_minutes"].iloc[0]
     assert hold["mean"] > hold["base_mean"]  # fewer beds: more holds, shown as the effect
+    card = next(m for m in ran.metric if m.label.startswith("PACU hold in OR"))
+    assert card.value == f"{hold['mean']:,.0f}" and card.delta.startswith(
+        f"{hold['mean_diff']:+,.0f} (")
 
 
 def test_charts_appear_with_the_run_data(ran):
