@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+import logging
 import tempfile
 import time
 from pathlib import Path
@@ -27,7 +28,7 @@ from twin.compare import (
 from twin.kpis import kpi_def
 from twin.levers import Levers, RoomDowntime, apply_levers, scenario_diff, summarise_diff
 from twin.report import difference_table, kpi_table, render_report
-from twin.scenario import WEEKDAYS, Scenario, ScenarioError, from_mapping, load_raw, load_scenario
+from twin.scenario import WEEKDAYS, Scenario, ScenarioError, load_scenario, scenario_from_upload
 
 ROOT = Path(__file__).resolve().parent
 SCENARIOS = ROOT / "scenarios"
@@ -50,40 +51,13 @@ KEEP = {"Scenario": ("lv_", "bundled", "src"), "Run": ("policies", "reps", "seed
 
 st.set_page_config(page_title="ORTwin what-if", layout="wide")
 state = st.session_state
+log = logging.getLogger("ortwin.app")
 
 
 # --- scenario -----------------------------------------------------------------------------------
 
 def _bundled() -> list[str]:
     return sorted(p.name for p in SCENARIOS.glob("*.yaml"))
-
-
-def _load_upload(name: str, data: bytes) -> tuple[Scenario, str]:
-    """An uploaded scenario file; ``extends`` resolves against the bundled scenarios."""
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / Path(name).name
-        path.write_bytes(data)
-        raw = load_raw_with_bundled(path)
-        return from_mapping(raw, name), name
-
-
-def load_raw_with_bundled(path: Path) -> dict:
-    """The merged mapping of ``path``; a file it ``extends`` is looked up beside it, then among
-    the bundled scenarios."""
-    import yaml
-
-    text = path.read_text(encoding="utf-8", errors="replace")
-    try:
-        head = yaml.safe_load(text)
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        where = f"line {mark.line + 1}" if mark else ""
-        raise ScenarioError(path.name, where, "not valid YAML") from None
-    parent = head.get("extends") if isinstance(head, dict) else None
-    if isinstance(parent, str) and not (path.parent / parent).exists() \
-            and (SCENARIOS / parent).exists():
-        (path.parent / parent).write_bytes((SCENARIOS / parent).read_bytes())
-    return load_raw(path)
 
 
 def _base() -> Scenario | None:
@@ -203,8 +177,8 @@ def page_scenario() -> None:
         up = st.file_uploader("Scenario YAML", type=["yaml", "yml"], key="upload")
         if up is not None:
             try:
-                scn, source = _load_upload(up.name, up.getvalue())
-                _set_base(scn, f"upload:{source}")
+                scn = scenario_from_upload(up.name, up.getvalue(), SCENARIOS)
+                _set_base(scn, f"upload:{up.name}")
             except ScenarioError as e:
                 st.error(f"Upload rejected: {e}")
                 state.pop("base_scn", None)
@@ -453,7 +427,7 @@ def _save_upload(tmp: Path, up) -> Path:
 
 def page_history() -> None:
     from calibration.build import calibrate
-    from calibration.cases import iso_week
+    from calibration.cases import iso_week, week_label
     from calibration.loader import load_history
     from calibration.replay import replay_week
     from calibration.report import write_calibration
@@ -524,7 +498,8 @@ def page_history() -> None:
         state.whatif = cal["scenario"]
         state.src = CALIBRATED
         st.success("The calibrated scenario is now the base of the what-if.")
-    weeks = sorted({iso_week_label(d) for d in dates if d.date() >= cal["as_of"]})
+    weeks = sorted({week_label(d.date() - dt.timedelta(days=d.weekday())) for d in dates
+                    if d.date() >= cal["as_of"]})
     if not weeks:
         st.info("No weeks after the calibration date to replay.")
         return
@@ -549,12 +524,6 @@ def page_history() -> None:
             st.caption(n)
 
 
-def iso_week_label(d: pd.Timestamp) -> str:
-    """``YYYY-Www`` of a date."""
-    y, w, _ = d.isocalendar()
-    return f"{y}-W{w:02d}"
-
-
 # --- page ---------------------------------------------------------------------------------------
 
 def main() -> None:
@@ -573,8 +542,13 @@ def main() -> None:
             st.error(str(e))
     if state.get("results"):
         st.sidebar.success(f"Results of run #{state.results['id']} kept for this session.")
-    {"Scenario": page_scenario, "Run": page_run, "Results": page_results,
-     "History": page_history}[page]()
+    try:
+        {"Scenario": page_scenario, "Run": page_run, "Results": page_results,
+         "History": page_history}[page]()
+    except Exception as e:  # noqa: BLE001 - a page shows a message, never a traceback
+        log.exception("page %s failed", page)
+        st.error(f"Something went wrong on this page ({type(e).__name__}: {e}). The details "
+                 "are in the app's log; please report them.")
 
 
 main()

@@ -123,16 +123,23 @@ def test_moving_between_pages_never_reruns(ran):
 def test_bad_scenario_upload_shows_its_message():
     at = _app()
     at.radio(key="src").set_value("An uploaded file").run()
-    # AppTest cannot drive st.file_uploader; the page calls the same loader with the bytes
-    from app import _load_upload  # noqa: PLC0415 - the app's own upload path
-    from twin.scenario import ScenarioError
+    # AppTest cannot drive st.file_uploader (tests/test_browser.py uploads in a real browser);
+    # the page hands the upload's name and bytes to this loader
+    from twin.scenario import ScenarioError, scenario_from_upload
 
-    with pytest.raises(ScenarioError) as e:
-        _load_upload("bad.yaml", b"extends: baseline.yaml\npacu: {beds: -3}\n")
-    assert str(e.value) == "bad.yaml: pacu.beds: expected greater than or equal to 0"
-    with pytest.raises(ScenarioError) as e:
-        _load_upload("broken.yaml", b"rooms: [\n")
-    assert str(e.value).startswith("broken.yaml: line") and "not valid YAML" in str(e.value)
+    def load(name: str, data: bytes) -> str:
+        with pytest.raises(ScenarioError) as e:
+            scenario_from_upload(name, data, "scenarios")
+        return str(e.value)
+
+    assert load("bad.yaml", b"extends: baseline.yaml\npacu: {beds: -3}\n") == \
+        "bad.yaml: pacu.beds: expected greater than or equal to 0"
+    assert load("broken.yaml", b"rooms: [\n").startswith("broken.yaml: line 2: invalid YAML")
+    assert load("bin.yaml", b"\xff\xfe\x00") == "bin.yaml: not a text file (expected UTF-8 YAML)"
+    assert load("orphan.yaml", b"extends: nowhere.yaml\n") == \
+        "orphan.yaml: extends: file nowhere.yaml not found"
+    ok = scenario_from_upload("mine.yaml", b"extends: baseline.yaml\nname: mine\n", "scenarios")
+    assert ok.name == "mine" and ok.rooms == load_scenario("scenarios/baseline.yaml").rooms
     assert not at.exception
 
 

@@ -33,6 +33,17 @@ def test_exceedance_is_a_falling_step_function_of_the_sample(v):
         assert p == pytest.approx((arr > x).mean())
 
 
+@given(values, st.integers(min_value=2, max_value=50))
+@settings(max_examples=100, deadline=None)
+def test_thinned_exceedance_keeps_exact_points_and_the_maximum(v, k):
+    full = outcomes.exceedance(np.array(v))
+    thin = outcomes.exceedance(np.array(v), max_points=k)
+    assert len(thin) == min(len(full), k) or len(thin) <= k
+    assert thin["x"].iloc[-1] == full["x"].iloc[-1] and thin["x"].iloc[0] == full["x"].iloc[0]
+    exact = dict(zip(full["x"], full["p_exceed"], strict=True))
+    assert all(exact[x] == p for x, p in zip(thin["x"], thin["p_exceed"], strict=True))
+
+
 @given(values)
 @settings(max_examples=100, deadline=None)
 def test_tail_table_orders_its_statistics(v):

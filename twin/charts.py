@@ -25,12 +25,41 @@ def _arm(df: pd.DataFrame) -> pd.DataFrame:
     return df.assign(arm=df["scenario"].astype(str) + " · " + df["policy"].astype(str))
 
 
+RAW_LIMIT = 1000
+"""Above this many replications in a chart, distributions are drawn from summaries (box-plot
+statistics, ECDF at 500 quantiles) so that a report of 10,000 replications stays small."""
+
+
+def _box_stats(data: pd.DataFrame, kpi: str) -> pd.DataFrame:
+    g = data.groupby(["scenario", "policy"], sort=False)[kpi]
+    return g.describe()[["count", "min", "25%", "50%", "75%", "max"]].rename(
+        columns={"25%": "q1", "50%": "median", "75%": "q3"}).reset_index()
+
+
 def kpi_distribution(replications: pd.DataFrame, kpi: str, kind: str = "box") -> alt.Chart:
     """Distribution of one KPI over replications per scenario and policy: a box plot
     (``kind="box"``, whiskers to min/max) or an ECDF (``kind="ecdf"``)."""
     d = kpi_def(kpi)
     title = f"{d.label} ({d.unit})" if d.unit else d.label
     data = _arm(replications[["scenario", "policy", "rep", kpi]].dropna())
+    if len(data) > RAW_LIMIT and kind == "box":
+        stats = _box_stats(data, kpi)
+        enc = {"x": alt.X("policy:N", title=None, sort=None),
+               "color": alt.Color("policy:N", legend=None)}
+        tip = ["policy:N", alt.Tooltip("count:Q", title="replications"),
+               *(alt.Tooltip(f"{c}:Q", format=",.3~f") for c in ("min", "q1", "median", "q3",
+                                                                  "max"))]
+        whisker = alt.Chart().mark_rule().encode(
+            y=alt.Y("min:Q", title=title, scale=alt.Scale(zero=False)), y2="max:Q", **enc)
+        box = alt.Chart().mark_bar(size=28).encode(y="q1:Q", y2="q3:Q", tooltip=tip, **enc)
+        mid = alt.Chart().mark_tick(color="white", size=28).encode(y="median:Q", x=enc["x"])
+        return alt.layer(whisker, box, mid, data=stats).properties(
+            width=max(120, 70 * stats["policy"].nunique()), height=220).facet(
+            column=alt.Column("scenario:N", title=None)).properties(title=title)
+    if len(data) > RAW_LIMIT:  # ECDF from 500 quantiles per arm
+        qs = [i / 499 for i in range(500)]
+        data = pd.concat([g[kpi].quantile(qs).rename(kpi).to_frame().assign(arm=arm)
+                          for arm, g in data.groupby("arm", sort=False)], ignore_index=True)
     if kind == "ecdf":
         return alt.Chart(data, title=title).transform_window(
             ecdf="cume_dist()", sort=[{"field": kpi}], groupby=["arm"],

@@ -37,22 +37,29 @@ def daily_overtime(room_days: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def exceedance(values: pd.Series | np.ndarray) -> pd.DataFrame:
+def exceedance(values: pd.Series | np.ndarray, max_points: int | None = None) -> pd.DataFrame:
     """Empirical exceedance curve: for each distinct value ``x``, ``p_exceed`` = share of
-    values strictly above ``x`` (a step function falling from below 1 to 0)."""
+    values strictly above ``x`` (a step function falling from below 1 to 0). With
+    ``max_points``, only that many distinct values are kept (evenly spaced in rank, the largest
+    always), each with its exact ``p_exceed`` — for charts of thousands of replications."""
     v = np.sort(np.asarray(values, dtype=float)[~np.isnan(np.asarray(values, dtype=float))])
     if not len(v):
         return pd.DataFrame({"x": [], "p_exceed": []})
     xs = np.unique(v)
+    if max_points is not None and len(xs) > max_points:
+        keep = np.unique(np.linspace(0, len(xs) - 1, max_points).round().astype(int))
+        xs = xs[keep]
     above = len(v) - np.searchsorted(v, xs, side="right")
     return pd.DataFrame({"x": xs, "p_exceed": above / len(v)})
 
 
-def exceedance_curves(daily: pd.DataFrame, value: str = "overtime_minutes") -> pd.DataFrame:
-    """:func:`exceedance` of ``value`` per (scenario, policy), stacked."""
+def exceedance_curves(daily: pd.DataFrame, value: str = "overtime_minutes",
+                      max_points: int | None = 500) -> pd.DataFrame:
+    """:func:`exceedance` of ``value`` per (scenario, policy), stacked (at most ``max_points``
+    points per curve)."""
     parts = []
     for (scn, pol), g in daily.groupby(["scenario", "policy"], sort=False):
-        parts.append(exceedance(g[value]).assign(scenario=scn, policy=pol))
+        parts.append(exceedance(g[value], max_points).assign(scenario=scn, policy=pol))
     if not parts:
         return pd.DataFrame(columns=["x", "p_exceed", "scenario", "policy"])
     return pd.concat(parts, ignore_index=True)

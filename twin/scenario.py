@@ -184,6 +184,31 @@ def from_mapping(data: dict[str, Any], source: str | Path = "<scenario>") -> Sce
     return scn
 
 
+def scenario_from_upload(name: str, data: bytes, library: str | Path) -> Scenario:
+    """Validate an uploaded scenario file (its bytes and file name); a file it ``extends`` that
+    did not come with it is taken from ``library`` (the bundled scenarios). Errors name the
+    uploaded file."""
+    import shutil
+    import tempfile
+
+    name = Path(name).name or "upload.yaml"
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / name
+        path.write_bytes(data)
+        try:
+            head = read_yaml_mapping(path)
+            parent = head.get("extends")
+            if isinstance(parent, str) and "/" not in parent \
+                    and (Path(library) / parent).is_file():
+                shutil.copy(Path(library) / parent, Path(tmp) / parent)
+            return from_mapping(load_raw(path), name)
+        except ScenarioError as e:  # name the uploaded file, not its temporary copy
+            file = Path(e.file).name if e.file.startswith(tmp) else e.file
+            raise ScenarioError(file, e.field, e.message) from None
+        except UnicodeDecodeError:
+            raise ScenarioError(name, "", "not a text file (expected UTF-8 YAML)") from None
+
+
 def load_scenario(path: str | Path) -> Scenario:
     """Load, merge (``extends``) and validate a scenario file (and its booked list, if any)."""
     scn = from_mapping(load_raw(path), path)
