@@ -42,7 +42,8 @@ def test_report_is_self_contained_with_every_section(results, tmp_path, capsys):
     for section in ("Scenario: baseline", "Scenario: pacu_closed_beds", "KPIs by policy",
                     "Paired differences from manual", "KPI distributions over replications",
                     "Tail risk: daily overtime", "Fairness by service", "Methods",
-                    "Common random numbers", "Confidence intervals", "Calibration source"):
+                    "Common random numbers", "Confidence intervals", "Calibration source",
+                    "Scenarios against baseline"):
         assert section in html, section
     manifest = json.loads((results / "manifest.json").read_text())
     for run in manifest["runs"]:  # seeds, replications and scenario hashes are stated
@@ -65,6 +66,21 @@ def test_tail_table_in_the_report_matches_the_data(results):
 
     for t in tails.itertuples(index=False):
         assert f"<td>{_fmt(t.p95)}</td>" in html and f"<td>{_fmt(t.cvar95)}</td>" in html
+
+
+def test_scenario_effects_in_the_report_are_paired_differences(results):
+    from twin.compare import scenario_effects
+    from twin.summary import _fmt
+
+    comp = read_comparison(results)
+    eff = scenario_effects(comp.replications, "baseline", ["pacu_hold_minutes"])
+    html = render_report(comp)[0]
+    r = comp.replications.pivot_table(index=["policy", "rep"], columns="scenario",
+                                      values="pacu_hold_minutes")
+    for e in eff.itertuples(index=False):
+        d = r.loc[e.policy]
+        assert e.mean_diff == pytest.approx(float((d["pacu_closed_beds"] - d["baseline"]).mean()))
+        assert f"<td>{_fmt(e.mean_diff)}</td>" in html
 
 
 def test_results_read_back_equal_the_run(results):

@@ -187,7 +187,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     print(f"scenario {scn.name} | policy {args.policy} | {args.reps} replications | "
           f"seed {seed} | {scn.horizon_days} days")
     print(format_table(res.summary))
-    print(f"results written to {out}/ (events, cases, replications, summary, room_days, services)")
+    print(f"results written to {out}/ (events, cases, replications, summary, room_days, services, "
+          f"manifest.json); report: ortwin report {out}")
     return 0
 
 

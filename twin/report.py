@@ -22,7 +22,7 @@ import altair as alt
 import pandas as pd
 
 from twin import charts, outcomes
-from twin.compare import DEFAULT_KPIS, Comparison
+from twin.compare import DEFAULT_KPIS, Comparison, scenario_effects
 from twin.kpis import kpi_def
 from twin.manifest import METHODS
 from twin.runner import _atomic
@@ -161,6 +161,7 @@ def render_report(comp: Comparison, title: str = "ORTwin results",
             f"{' · created ' + html.escape(comp.manifest['created']) if comp.manifest.get('created') else ''}</p>",
             "<nav>" + "".join(f'<a href="#s-{i}">{html.escape(s)}</a>'
                               for i, s in enumerate(scenarios))
+            + ('<a href="#effects">Scenario effects</a>' if len(scenarios) > 1 else "")
             + '<a href="#methods">Methods</a></nav>']
     present = set(comp.summary["kpi"])
     kpis = [k for k in DEFAULT_KPIS if k in present]
@@ -211,6 +212,7 @@ def render_report(comp: Comparison, title: str = "ORTwin results",
                         "overtime_share"):
                 ft[col] = [_pct(x) for x in ft[col]]
             body.append(_table(ft))
+    body.append(_effects_section(comp, scenarios, kpis))
     body.append(_methods(comp))
     scripts = "\n".join(
         f"vegaEmbed('#{cid}', {_json(spec)}, {{actions:false, renderer:'svg'}})"
@@ -224,6 +226,37 @@ def render_report(comp: Comparison, title: str = "ORTwin results",
         + f"</main><script>{_bundle()}</script>"
         + f"<script>var done=0;\n{scripts}\n</script></body></html>\n")
     return page, ch.pngs
+
+
+def _effects_section(comp: Comparison, scenarios: list[str], kpis: Sequence[str]) -> str:
+    """Each scenario against the first, per policy, paired on the replication — when they ran
+    from the same seed (common random numbers); otherwise a note that they cannot be paired."""
+    if len(scenarios) < 2:
+        return ""
+    base = scenarios[0]
+    out = [f'<h2 id="effects">Scenarios against {html.escape(base)}</h2>']
+    seeds = {r["scenario"]: r.get("seed") for r in comp.runs.to_dict("records")}
+    paired = [s for s in scenarios[1:] if seeds.get(s) == seeds.get(base)]
+    if len(paired) < len(scenarios) - 1:
+        out.append('<p class="note">Scenarios run from another seed than '
+                   f"{html.escape(base)} are not paired and left out here.</p>")
+    if not paired:
+        return "\n".join(out)
+    out.append('<p class="note">Same seed and replication indices: replication i of each '
+               "scenario draws the same random numbers, so the difference is paired on i "
+               "(95% paired t-interval). Where a scenario changes demand itself, patients "
+               "differ by that change.</p>")
+    eff = scenario_effects(comp.replications[comp.replications["scenario"].isin(
+        [base, *paired])], base, kpis)
+    table = pd.DataFrame({
+        "scenario": eff["scenario"], "policy": eff["policy"],
+        "KPI": [kpi_def(k).label for k in eff["kpi"]], base: eff["base_mean"],
+        "scenario mean": eff["mean"], "difference": eff["mean_diff"],
+        "95% CI": [f"[{_fmt(a)}, {_fmt(b)}]" for a, b in zip(eff["ci_low"], eff["ci_high"],
+                                                            strict=True)],
+        "verdict": eff["verdict"]})
+    out.append(_table(table, {j: v for j, v in enumerate(table["verdict"])}))
+    return "\n".join(out)
 
 
 def _json(spec: dict) -> str:
