@@ -458,7 +458,9 @@ def page_history() -> None:
             state.pop("calibration", None)
             state.pop("replay", None)
         except ScenarioError as e:  # HistoryError is a ScenarioError
-            st.error(f"Case log rejected: {e}")
+            file = Path(e.file).name if e.file.startswith(str(tmp)) else e.file
+            msg = e.message.replace("needs --mapping", "needs a column mapping")
+            st.error(f"Case log rejected: {file}: {e.field + ': ' if e.field else ''}{msg}")
             state.pop("history", None)
             return
     hist = state.get("history")
