@@ -120,3 +120,21 @@ def test_bad_results_are_refused_in_one_line(results, tmp_path, capsys, damage):
     err = capsys.readouterr().err.strip()
     assert err.startswith("ortwin: ") and "\n" not in err and str(d) in err
     assert not (tmp_path / "x.html").exists()
+
+
+def test_methods_name_the_calibration_source_of_a_calibrated_scenario(tmp_path):
+    from twin.manifest import calibration_source
+
+    cal = tmp_path / "cal.yaml"
+    base = (tmp_path / "baseline.yaml")
+    base.write_text(open("scenarios/baseline.yaml").read())
+    cal.write_text("# Calibrated by `ortwin calibrate` - do not edit by hand; re-run calibration.\n"
+                   "# History: logs/or_cases.csv\n# durations: history\n"
+                   "extends: baseline.yaml\nname: calibrated\n")
+    assert calibration_source(cal) == "History: logs/or_cases.csv\ndurations: history"
+    assert calibration_source("scenarios/baseline.yaml") is None
+    scn = with_horizon(load_scenario(cal), 1)
+    comp = compare([scn], ["manual"], reps=2, sources=[cal])
+    html = render_report(comp)[0]
+    assert "calibrated by <code>ortwin calibrate</code>" in html
+    assert "History: logs/or_cases.csv" in html and "hand-built" not in html
