@@ -45,7 +45,7 @@ from policies.rules_catalog import Rule, RuleCatalog
 from twin.booking import planned_turnover
 from twin.demand import Case
 from twin.policy import PlannedCase
-from twin.scenario import Scenario
+from twin.scenario import Scenario, clock
 
 TOL = 1e-6
 
@@ -65,11 +65,6 @@ class Violation:
 
     def __str__(self) -> str:
         return f"{self.rule}: {self.message} [{', '.join(self.case_ids)}]"
-
-
-def _clock(t: float) -> str:
-    m = int(round(t)) % 1440
-    return f"{m // 60:02d}:{m % 60:02d}"
 
 
 @dataclass(frozen=True)
@@ -147,15 +142,15 @@ def _hours(items: list[_Item], scenario: Scenario, day: int, out: list[Violation
         wins = _windows(scenario, it.room, day)
         if not any(a - TOL <= it.start < b for a, b in wins):
             out.append(Violation("hours", (it.case.id,),
-                                 f"starts {_clock(it.start)} (day {int(it.start // 1440)}) outside "
+                                 f"starts {clock(it.start)} (day {int(it.start // 1440)}) outside "
                                  f"the staffed hours of {it.room}"))
         room = next(r for r in scenario.rooms if r.id == it.room)
         for dt in room.downtime:
             a, b = dt.day * 1440.0 + dt.start, dt.day * 1440.0 + dt.end
             if it.start < b - TOL and a < it.end - TOL:
                 out.append(Violation("downtime", (it.case.id,),
-                                     f"{_clock(it.start)}-{_clock(it.end)} overlaps {it.room}'s "
-                                     f"planned downtime {_clock(a)}-{_clock(b)} ({dt.reason})"))
+                                     f"{clock(it.start)}-{clock(it.end)} overlaps {it.room}'s "
+                                     f"planned downtime {clock(a)}-{clock(b)} ({dt.reason})"))
 
 
 def _overlaps(a: _Item, b: _Item, gap: float = 0.0) -> bool:
@@ -171,7 +166,7 @@ def _room_overlap(items: list[_Item], out: list[Violation]) -> None:
             for b in lst[i + 1:]:
                 if _overlaps(a, b):
                     out.append(Violation("room_overlap", (a.case.id, b.case.id),
-                                         f"both in {room} around {_clock(max(a.start, b.start))}"))
+                                         f"both in {room} around {clock(max(a.start, b.start))}"))
 
 
 def _surgeon_pairs(items: list[_Item]):
@@ -190,7 +185,7 @@ def _surgeon_overlap(items: list[_Item], out: list[Violation]) -> None:
         if _overlaps(a, b):
             out.append(Violation("surgeon_overlap", (a.case.id, b.case.id),
                                  f"{sg} in {a.room} and {b.room} at "
-                                 f"{_clock(max(a.start, b.start))}"))
+                                 f"{clock(max(a.start, b.start))}"))
 
 
 def _peak(intervals: list[tuple[float, float, int, str]], capacity, name: str, what: str,
@@ -206,7 +201,7 @@ def _peak(intervals: list[tuple[float, float, int, str]], capacity, name: str, w
         ids = tuple(sorted(c for _n, c in held))
         if used > cap and ids not in reported:
             reported.add(ids)
-            out.append(Violation(name, ids, f"{used} {what} needed at {_clock(t)}, {cap} available"))
+            out.append(Violation(name, ids, f"{used} {what} needed at {clock(t)}, {cap} available"))
 
 
 def _days(items: list[_Item], day: int, after: float = 0.0) -> range:
@@ -341,7 +336,7 @@ def _rule(rule: Rule, items: list[_Item], cases: Mapping[str, Case], scenario: S
             last = max(lst, key=lambda it: it.end)
             if last.end > limit + TOL:
                 out.append(Violation(rule.id, (last.case.id,),
-                                     f"{room} planned to end {_clock(last.end)}, "
+                                     f"{room} planned to end {clock(last.end)}, "
                                      f"{last.end - limit:.0f} min after {what}"))
     elif k == "surgeon_one_room":
         for sg, a, b in _surgeon_pairs(items):
@@ -355,8 +350,8 @@ def _rule(rule: Rule, items: list[_Item], cases: Mapping[str, Case], scenario: S
             w = _day_window(scenario, room, day)
             if w is not None and lst and lst[0].start > w[0] + P.grace_minutes + TOL:
                 out.append(Violation(rule.id, (lst[0].case.id,),
-                                     f"{room}'s first case planned {_clock(lst[0].start)}, open "
-                                     f"{_clock(w[0])}"))
+                                     f"{room}'s first case planned {clock(lst[0].start)}, open "
+                                     f"{clock(w[0])}"))
     elif k == "plan_all_booked":
         planned = {it.case.id for it in items}
         missing = tuple(sorted(cid for cid, c in cases.items()

@@ -22,7 +22,7 @@ from policies.cpsat_model import CaseSpec, DayProblem, RoomSpec, Solution, Weigh
 from policies.forecast import Forecast, Forecaster, ForecastError
 from twin.demand import Case
 from twin.policy import Move, PlannedCase, SuiteView
-from twin.scenario import Scenario
+from twin.scenario import Scenario, clock
 
 DETERMINISTIC_TIME = 1.0
 """Deterministic-time limit of a day's plan (``ORTWIN_CPSAT_DTIME`` overrides it)."""
@@ -31,11 +31,6 @@ REPLAN_TIME = 0.1
 PACU_QUANTILE = 0.8
 """PACU stays are planned at this quantile of length of stay (stays shorter than planned
 leave slack for cases that end early: plans at the P80 duration pack ends closer together)."""
-
-
-def _hm(minute: float) -> str:
-    m = int(round(minute)) % 1440
-    return f"{m // 60:02d}:{m % 60:02d}"
 
 
 class _Quiet:
@@ -243,7 +238,7 @@ class MlCpsatPolicy:
         for p in sorted(plan, key=lambda p: p.start):
             c, f = by_id[p.case_id], forecasts[p.case_id]
             w = rooms[p.room].hours[wd]  # type: ignore[index]
-            why = [f"{c.id} ({c.procedure}, {c.surgeon}) → {p.room} at {_hm(p.start)}, "
+            why = [f"{c.id} ({c.procedure}, {c.surgeon}) → {p.room} at {clock(p.start)}, "
                    f"planned for {f.at(q):.0f} min ({tag}; P50 {f.p50:.0f}, booked {c.booked_minutes:.0f})"]
             if p.room == c.booked_room:
                 why.append(f"in its booked {c.service} block room")
@@ -259,7 +254,7 @@ class MlCpsatPolicy:
                 why.append(f"follows {prev.case_id} after turnover")
             end = p.start + f.at(q)
             close = day * 1440 + w.end
-            why.append(f"ends {_hm(end)} at {tag}, " + ("within staffed hours" if end <= close
+            why.append(f"ends {clock(end)} at {tag}, " + ("within staffed hours" if end <= close
                        else f"{end - close:.0f} min past close"))
             self.explanations[c.id] = "; ".join(why)
             last_in_room[p.room] = p

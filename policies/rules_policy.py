@@ -68,7 +68,7 @@ from policies.planning import (
 from policies.rules_catalog import Rule, RuleCatalog, load_catalog
 from twin.demand import Case
 from twin.policy import Move, PlannedCase, RoomStatus, SuiteView, first_free_room
-from twin.scenario import Scenario
+from twin.scenario import Scenario, clock
 
 
 @dataclass
@@ -312,9 +312,9 @@ class RulesPolicy:
         if s >= w[1]:
             return f"{room} full until close"
         if s + d > limit + EPS:
-            return f"would end {_hm(s + d)} in {room}, limit {_hm(limit)}"
+            return f"would end {clock(s + d)} in {room}, limit {clock(limit)}"
         why = self._blocker(st, c, room, s, d, pacu_minutes(self.scn, c.patient_class), self._gap())
-        return f"{why or 'constraints'} at {_hm(s)} in {room} and later"
+        return f"{why or 'constraints'} at {clock(s)} in {room} and later"
 
     def _place(self, st: _Day, c: Case, room: str, s: float, d: float) -> None:
         e = s + d
@@ -525,7 +525,7 @@ class RulesPolicy:
                     target, s = got
                     extra[target] = extra.get(target, 0.0) + c.booked_minutes + self.T
                     view.note("replan", cid, target, s, f"{rule.id}: from {room}, down until "
-                              f"{_hm(until)}")
+                              f"{clock(until)}")
                     moves.append(Move(cid, target, "after_addons", c.arrival) if c.is_addon
                                  else Move(cid, target, "end", s))
                     continue
@@ -533,11 +533,6 @@ class RulesPolicy:
                              "no capable room can start it sooner")
             t += c.booked_minutes + self.T
         return moves
-
-
-def _hm(minute: float) -> str:
-    m = int(round(minute)) % 1440
-    return f"{m // 60:02d}:{m % 60:02d}"
 
 
 __all__ = ["RulesPolicy"]

@@ -15,7 +15,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from twin.scenario import WEEKDAYS, Scenario, ScenarioError, from_mapping, hhmm
+from twin.scenario import WEEKDAYS, Scenario, ScenarioError, clock, from_mapping, hhmm
 
 
 @dataclass(frozen=True)
@@ -260,9 +260,9 @@ def apply_levers(scn: Scenario, levers: Levers) -> Scenario:
 # --- differences -------------------------------------------------------------------------------
 
 
-_KEYED = ("blocks", "spd.inventory", "staff", "pacu.beds_closed", "addons.services",
-          "staff[anaesthesia]", "staff[circulating]", "staff[scrub]")
-"""Mappings whose keys are ids (rooms, tray types, roles, weekdays) rather than field names."""
+_KEYED = ("blocks", "spd.inventory", "staff", "pacu.beds_closed", "addons.services")
+"""Mappings whose keys are ids (rooms, tray types, roles, weekdays) rather than field names;
+so are each role's shifts (``staff[<role>]``)."""
 
 
 def _flatten(value: Any, path: str, out: dict[str, Any]) -> None:
@@ -270,7 +270,8 @@ def _flatten(value: Any, path: str, out: dict[str, Any]) -> None:
         out[path] = _dist_text(value)
     elif isinstance(value, dict):
         for k, v in value.items():
-            key = f"{path}[{k}]" if path in _KEYED else (f"{path}.{k}" if path else str(k))
+            keyed = path in _KEYED or path.startswith("staff[")
+            key = f"{path}[{k}]" if keyed else (f"{path}.{k}" if path else str(k))
             _flatten(v, key, out)
     elif isinstance(value, list) and value and all(isinstance(v, dict) for v in value):
         for i, v in enumerate(value):
@@ -289,10 +290,6 @@ def _dist_text(d: dict[str, Any]) -> str:
     return f"{d['kind']}({args})"
 
 
-def _hm(minute: int) -> str:
-    return f"{minute // 60:02d}:{minute % 60:02d}"
-
-
 def _readable(scn: Scenario) -> dict[str, Any]:
     """The scenario's mapping in the shape people read: staff as head counts per role, weekday
     and shift window; planned downtime as one line per outage; name and description left out."""
@@ -302,12 +299,13 @@ def _readable(scn: Scenario) -> dict[str, Any]:
     for role, shifts in data["staff"].items():
         for sh in shifts:
             for d in sh["days"]:
-                key = f"{d} {_hm(sh['start'])}-{_hm(sh['end'])}"
+                key = f"{d} {clock(sh['start'], wrap=False)}-{clock(sh['end'], wrap=False)}"
                 staff.setdefault(role, {})[key] = staff.get(role, {}).get(key, 0) + sh["count"]
     data["staff"] = {r: dict(sorted(v.items(), key=lambda kv: WEEKDAYS.index(kv[0][:3])))
                      for r, v in staff.items()}
     for room in data["rooms"]:
-        room["downtime"] = [f"day {d['day']} {_hm(d['start'])}-{_hm(d['end'])} ({d['reason']})"
+        room["downtime"] = [f"day {d['day']} {clock(d['start'], wrap=False)}-"
+                            f"{clock(d['end'], wrap=False)} ({d['reason']})"
                             for d in room["downtime"]]
     return data
 
@@ -341,7 +339,7 @@ def _fmt_value(path: str, value: Any) -> str:
     if value is None:
         return "(none)"
     if path.rsplit(".", 1)[-1] in ("start", "end") and isinstance(value, int):
-        return f"{value // 60:02d}:{value % 60:02d}"
+        return clock(value, wrap=False)
     if isinstance(value, float):
         return f"{value:g}"
     if isinstance(value, list):

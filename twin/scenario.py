@@ -48,6 +48,7 @@ from twin.schema import (  # re-exported: the schema is part of this module's AP
     Ward,
     Weekday,
     Window,
+    clock,
     hhmm,
 )
 
@@ -307,6 +308,7 @@ __all__ = [
     "Costs",
     "Downtime",
     "EndOfDay",
+    "clock",
     "hhmm",
     "KpiSettings",
     "Pacu",
@@ -335,5 +337,6 @@ __all__ = [
     "from_mapping",
     "load_raw",
     "load_scenario",
+    "scenario_from_upload",
     "with_horizon",
 ]

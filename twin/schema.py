@@ -47,6 +47,14 @@ def hhmm(value: str | int | float) -> int:
     return int(m.group(1)) * 60 + int(m.group(2))
 
 
+def clock(minute: float, wrap: bool = True) -> str:
+    """``"HH:MM"`` of a minute: of the day when ``wrap`` (absolute minutes welcome), else as a
+    scenario writes it (``"31:00"`` for 07:00 the next morning)."""
+    m = int(round(minute))
+    m = m % 1440 if wrap else m
+    return f"{m // 60:02d}:{m % 60:02d}"
+
+
 class _Frozen(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
 
