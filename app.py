@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import io
 import logging
+import os
 import tempfile
 import time
 from pathlib import Path
@@ -224,7 +225,7 @@ def page_run() -> None:
                            key="reps")
     seed = st.number_input("Seed", 0, 2**31 - 1, scn.seed, key="seed")
     workers = st.number_input("Worker processes (results are identical for any number)", 1, 64,
-                              1, key="workers")
+                              min(2, os.cpu_count() or 1), key="workers")
     with_base = st.checkbox("Also run the base scenario, to show the effect of the change",
                             value=True, key="with_base", disabled=not changed)
     arms = (2 if changed and with_base else 1) * max(1, len(pols))
