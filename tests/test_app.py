@@ -61,7 +61,8 @@ def ran():
     at = _app()
     at.number_input(key="lv_pacu_beds").set_value(8).run()
     diff = _frame(at, "field", "base", "new")
-    assert diff.to_dict("records") == [{"field": "pacu.beds", "where": "", "base": "15",
+    assert diff.to_dict("records") == [{"change": "PACU beds (opening hours)",
+                                        "field": "pacu.beds", "where": "", "base": "15",
                                         "new": "8", "fields": "1"}]
     _page(at, "Run")
     at.multiselect(key="policies").set_value(["manual"]).run()

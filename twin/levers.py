@@ -357,10 +357,28 @@ def _ordered(items: list[str]) -> str:
     return ", ".join(rest + days)
 
 
+FIELD_LABELS: dict[str, str] = {
+    "rooms[*].hours.*.start": "room opens", "rooms[*].hours.*.end": "room closes",
+    "rooms[*].capabilities": "room's capabilities", "rooms[*].downtime": "planned downtime",
+    "rooms[*].on_call": "on-call room", "rooms[*].addon_only": "kept for add-ons",
+    "blocks[*].*.service": "block owner", "blocks[*].*.release_days":
+    "unused block time released (days ahead)", "pacu.beds": "PACU beds (opening hours)",
+    "pacu.after_hours_beds": "PACU beds (after hours)", "pacu.beds_closed[*]":
+    "PACU beds closed", "staff[*][*]": "staff on duty (role × shift)",
+    "stress.addon_factor": "add-on rate (× calibrated)", "stress.duration_factor":
+    "case durations (× calibrated)", "stress.cancellation_factor":
+    "day-of cancellations (× calibrated)", "services[*].electives_per_week":
+    "elective cases per week", "spd.stages[*].machines": "sterile-processing machines",
+    "spd.inventory[*]": "trays in inventory",
+}
+"""Plain words for the fields the levers change (``summarise_diff``'s ``change`` column)."""
+
+
 def summarise_diff(changes: list[Change]) -> list[dict[str, str]]:
     """Changes grouped for reading: fields that differ in the same way in several rooms,
-    services or weekdays become one row (``field`` with ``*`` for the varying parts, ``where``
-    listing them, ``base`` and ``new`` formatted in plain units, ``fields`` the count)."""
+    services or weekdays become one row (``change`` in plain words, ``field`` with ``*`` for
+    the varying parts, ``where`` listing them, ``base`` and ``new`` in plain units, ``fields``
+    the count)."""
     groups: dict[tuple[str, str, str], list[list[str]]] = {}
     for c in changes:
         parts = c.field.split(".")
@@ -383,6 +401,6 @@ def summarise_diff(changes: list[Change]) -> list[dict[str, str]]:
     for (field_, base, new), wheres in groups.items():
         cols = list(zip(*wheres, strict=True)) if wheres and wheres[0] else []
         where = " × ".join(_ordered(list(col)) for col in cols)
-        rows.append({"field": field_, "where": where, "base": base, "new": new,
-                     "fields": str(len(wheres))})
+        rows.append({"change": FIELD_LABELS.get(field_, field_), "field": field_,
+                     "where": where, "base": base, "new": new, "fields": str(len(wheres))})
     return rows
