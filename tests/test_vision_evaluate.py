@@ -1,0 +1,49 @@
+"""Evaluation: the scores are right on known cases, and the committed model meets its marks on
+fresh held-out renders (frames, and a rendered room-day before and after smoothing)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from vision.cli import MODEL
+from vision.evaluate import _match, evaluate_days, evaluate_split, scores
+from vision.render import render_split
+from vision.runtime import StateModel
+from vision.states import STATES
+
+
+def test_scores_on_a_known_confusion():
+    truth = ["idle"] * 4 + ["setup"] * 4 + ["procedure"] * 2
+    pred = ["idle"] * 3 + ["setup"] + ["setup"] * 4 + ["procedure", "idle"]
+    s = scores(truth, pred)
+    assert s.n == 10 and s.accuracy == pytest.approx(0.8)
+    assert s.confusion.loc["idle", "setup"] == 1 and s.confusion.loc["procedure", "idle"] == 1
+    f1 = {"idle": 2 * 0.75 * 0.75 / 1.5, "setup": 2 * 0.8 * 1 / 1.8, "procedure": 2 * 1 * 0.5 / 1.5}
+    assert s.macro_f1 == pytest.approx(np.mean(list(f1.values())))
+    assert list(s.confusion.index) == list(STATES)
+
+
+def test_matching_counts_missed_and_false():
+    got, extra = _match([10.0, 50.0, 90.0], [11.0, 49.0, 200.0, 48.0], window=5.0)
+    assert got == [11.0, 49.0, None] and extra == 2
+
+
+@pytest.fixture(scope="module")
+def model() -> StateModel:
+    return StateModel(MODEL)
+
+
+def test_committed_model_on_fresh_in_range_frames(model, tmp_path):
+    d = render_split(tmp_path, "fresh", 20, seed=12345)
+    s = evaluate_split(model, d)
+    assert s.n == 100 and s.accuracy >= 0.8
+
+
+def test_committed_model_on_a_rendered_room_day(model):
+    r = evaluate_days(model, 1, seed=2024, seconds_per_frame=60.0)
+    assert r.raw.n > 500
+    assert r.smoothed.accuracy >= max(0.85, r.raw.accuracy - 0.02)
+    t = r.milestone_table()
+    assert set(t["milestone"]) == {"in_room", "out_of_room"}
+    assert (t["true"] > 0).all()

@@ -1,0 +1,173 @@
+"""``ortwin vision evaluate``: the model on rendered held-out data whose truth is known.
+
+Two views. **Frames**: the still images of a rendered split (``val`` in range, ``test_shift``
+out of range): per-frame accuracy, macro-F1 and the confusion matrix. **Room-days**: videos of
+simulated days (the twin's own event log of one room drives the renderer) decoded frame by
+frame through :func:`vision.watch.frames`, before and after the temporal layer, plus milestone
+timing: the error of each detected ``in_room`` and ``out_of_room`` against the truth, missed and
+false milestones per room-day, and the delay from a true transition to its emitted event.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from vision.runtime import StateModel
+from vision.states import STATES
+from vision.temporal import TemporalConfig, changes, smooth
+
+TIMED = ("in_room", "out_of_room")
+"""Milestones whose timing is scored."""
+
+
+@dataclass
+class Scores:
+    """Per-frame accuracy, macro-F1 and the confusion matrix (rows true, columns predicted)."""
+
+    n: int
+    accuracy: float
+    macro_f1: float
+    confusion: pd.DataFrame
+
+    def line(self) -> str:
+        """One line: n, accuracy, macro-F1."""
+        return f"n={self.n} accuracy={self.accuracy:.3f} macro-F1={self.macro_f1:.3f}"
+
+
+def scores(truth: list[str], pred: list[str]) -> Scores:
+    """:class:`Scores` of predicted states against true ones."""
+    cm = pd.crosstab(pd.Categorical(truth, STATES), pd.Categorical(pred, STATES),
+                     dropna=False).reindex(index=STATES, columns=STATES, fill_value=0)
+    cm.index.name, cm.columns.name = "true", "predicted"
+    m = cm.to_numpy(float)
+    tp = np.diag(m)
+    prec = np.divide(tp, m.sum(0), out=np.zeros_like(tp), where=m.sum(0) > 0)
+    rec = np.divide(tp, m.sum(1), out=np.zeros_like(tp), where=m.sum(1) > 0)
+    f1 = np.divide(2 * prec * rec, prec + rec, out=np.zeros_like(tp), where=prec + rec > 0)
+    present = m.sum(1) > 0
+    n = int(m.sum())
+    return Scores(n, float(tp.sum() / n) if n else float("nan"),
+                  float(f1[present].mean()) if present.any() else float("nan"), cm)
+
+
+def evaluate_split(model: StateModel, split_dir: str | Path) -> Scores:
+    """Per-frame scores on a rendered split (``labels.csv`` beside the class folders)."""
+    import cv2
+
+    d = Path(split_dir)
+    labels = pd.read_csv(d / "labels.csv")
+    frames = [cv2.imread(str(d / f)) for f in labels["file"]]
+    probs = model.predict(frames)
+    return scores(list(labels["state"]), [STATES[i] for i in probs.argmax(1)])
+
+
+@dataclass
+class DayResult:
+    """Frames and milestones of rendered room-days."""
+
+    raw: Scores
+    smoothed: Scores
+    errors: pd.DataFrame = field(default_factory=pd.DataFrame)
+    """One row per true timed milestone: day, milestone, true and detected minute, error (min,
+    NaN when missed), delay (s: true transition to emission)."""
+    false: int = 0
+    days: int = 0
+
+    def milestone_table(self) -> pd.DataFrame:
+        """Per milestone: count, median and P90 absolute error (min), missed and false per
+        room-day, median and max delay (s)."""
+        rows = []
+        for m in TIMED:
+            e = self.errors[self.errors["milestone"] == m]
+            err = e["error"].abs().dropna()
+            rows.append({"milestone": m, "true": len(e),
+                         "median_abs_error_min": float(err.median()) if len(err) else np.nan,
+                         "p90_abs_error_min": float(err.quantile(0.9)) if len(err) else np.nan,
+                         "missed_per_day": float(e["error"].isna().sum() / max(1, self.days)),
+                         "median_delay_s": float(e["delay_s"].median()) if len(e) else np.nan,
+                         "max_delay_s": float(e["delay_s"].max()) if len(e) else np.nan})
+        t = pd.DataFrame(rows)
+        t["false_per_day"] = self.false / max(1, self.days)
+        return t
+
+
+def _match(true: list[float], found: list[float], window: float) -> tuple[list[float | None], int]:
+    """Greedy nearest matching of detected to true times within ``window``; returns the matched
+    detection per true time (None: missed) and the number of unmatched detections."""
+    left = sorted(found)
+    out: list[float | None] = []
+    for t in true:
+        best = min(left, key=lambda x: abs(x - t), default=None)
+        if best is not None and abs(best - t) <= window:
+            out.append(best)
+            left.remove(best)
+        else:
+            out.append(None)
+    return out, len(left)
+
+
+def evaluate_days(model: StateModel, days: int, seed: int, shift: bool = False,
+                  seconds_per_frame: float = 10.0, cfg: TemporalConfig | None = None,
+                  scenario: str = "scenarios/baseline.yaml", size: int = 320,
+                  window_min: float = 15.0) -> DayResult:
+    """Render ``days`` room-days (replication k of the scenario's Monday, room k mod the elective
+    rooms that had cases, a held-out set-up each) as videos, watch them, and score frames and
+    milestones."""
+    from twin.runner import run_replication
+    from twin.scenario import load_scenario, with_horizon
+    from vision.render import Setup, render_video
+    from vision.timeline import room_timeline, true_milestones
+    from vision.watch import frames
+
+    scn = with_horizon(load_scenario(scenario), 1)
+    rooms = [r.id for r in scn.rooms if not r.on_call and "mon" in r.hours]
+    cfg = cfg or TemporalConfig(fps=1.0 / seconds_per_frame)
+    ss = np.random.SeedSequence([seed, 0x5EED, int(shift)])
+    truth_all, raw_all, smooth_all, rows, false = [], [], [], [], 0
+    lag_s = cfg.frames(cfg.lag_s) / cfg.fps
+    with tempfile.TemporaryDirectory() as tmp:
+        for k, child in enumerate(ss.spawn(days)):
+            rng = np.random.default_rng(child)
+            out = run_replication(scn, "manual", seed + 1000, k)
+            ev = out.events
+            busy = [r for r in rooms if ((ev["room"] == r) & (ev["event"] == "in_room")).any()]
+            room = (busy or rooms)[k % len(busy or rooms)]
+            w = scn.room(room).hours["mon"]
+            start, end = w.start - 60.0, w.end + 180.0
+            tl = room_timeline(out.events, room, start, end)
+            setup = Setup.sample(rng, shift=shift)
+            path = Path(tmp) / f"day{k}.avi"
+            written = render_video(tl, setup, path, int(rng.integers(2**31)), start, end,
+                                   seconds_per_frame=seconds_per_frame, size=size)
+            minutes = [m for _, m, _ in written]
+            imgs = [f.image for f in frames(str(path), fps=1e9)]  # every frame of the file
+            probs = model.predict(imgs[:len(minutes)])
+            times = [(m - start) * 60.0 for m in minutes]
+            dec = smooth(times, probs, cfg)
+            truth_all += [s for _, _, s in written]
+            raw_all += [STATES[i] for i in probs.argmax(1)]
+            at = {round(d.time, 6): d.state for d in dec}  # gaps add decisions between frames
+            smooth_all += [at[round(t, 6)] for t in times]
+            found: dict[str, list[float]] = {m: [] for m in TIMED}
+            for c in changes(dec):
+                for m in c.milestones:
+                    if m in found:
+                        found[m].append(start + c.time / 60.0)
+            for m in TIMED:
+                true_t = [t for t, name in true_milestones(tl) if name == m]
+                got, extra = _match(true_t, found[m], window_min)
+                false += extra
+                for t, g in zip(true_t, got, strict=True):
+                    rows.append({"day": k, "room": room, "milestone": m, "true_min": t,
+                                 "found_min": g, "error": None if g is None else g - t,
+                                 "delay_s": None if g is None else (g - t) * 60.0 + lag_s})
+    errors = pd.DataFrame(rows, columns=["day", "room", "milestone", "true_min", "found_min",
+                                         "error", "delay_s"]).astype(
+        {"error": float, "delay_s": float, "found_min": float})
+    return DayResult(scores(truth_all, raw_all), scores(truth_all, smooth_all), errors, false,
+                     days)
