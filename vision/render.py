@@ -768,20 +768,21 @@ def _lights(cv: _Canvas, s: Setup, tb: _Table, spots: list[tuple[float, float]],
                                                              im))
             cv.blend(0.35, lambda im, hx=hx, hy=hy: cv.circle(hx, hy, rad * 1.35, (235, 250, 255),
                                                              im))
-            cv.circle(hx, hy, rad, (170, 170, 172))
-            cv.circle(hx, hy, rad * 0.9, (245, 252, 255))
-            for k in range(6):
-                a = k * math.pi / 3
-                cv.circle(hx + rad * 0.55 * math.cos(a), hy + rad * 0.55 * math.sin(a),
-                          rad * 0.17, (255, 255, 255))
+            _lamp_head(cv, hx, hy, rad, ((170, 170, 172), (245, 252, 255), (255, 255, 255)))
         else:
-            cv.circle(hx, hy, rad, (110, 110, 112))
-            cv.circle(hx, hy, rad * 0.9, (150, 150, 152))
-            for k in range(6):
-                a = k * math.pi / 3
-                cv.circle(hx + rad * 0.55 * math.cos(a), hy + rad * 0.55 * math.sin(a),
-                          rad * 0.17, (118, 120, 122))
+            _lamp_head(cv, hx, hy, rad, ((110, 110, 112), (150, 150, 152), (118, 120, 122)))
         cv.circle(hx, hy, rad * 0.16, (70, 70, 70))
+
+
+def _lamp_head(cv: _Canvas, hx: float, hy: float, rad: float,
+               colours: tuple[tuple[int, int, int], ...]) -> None:
+    """A surgical light's head: rim, face and a ring of six bulbs (colours: rim, face, bulbs)."""
+    rim, face, bulb = colours
+    cv.circle(hx, hy, rad, rim)
+    cv.circle(hx, hy, rad * 0.9, face)
+    for k in range(6):
+        a = k * math.pi / 3
+        cv.circle(hx + rad * 0.55 * math.cos(a), hy + rad * 0.55 * math.sin(a), rad * 0.17, bulb)
 
 
 def _drape(cv: _Canvas, tb: _Table, pal: dict[str, tuple[int, int, int]],
