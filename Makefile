@@ -94,7 +94,7 @@ browser:
 		echo "installing Debian's chromium and chromium-driver for the browser tests"; \
 		SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
 		$$SUDO apt-get update -q >/dev/null && \
-		DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -q --no-install-recommends \
+		DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -q \
 			chromium chromium-driver >/dev/null; \
 	fi
 
