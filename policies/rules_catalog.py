@@ -80,6 +80,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from twin.scenario import ScenarioError, field_path, read_yaml_mapping
+from twin.schema import pydantic_message
 
 RULES_DIR = Path(__file__).resolve().parent / "rules"
 STANDARD = RULES_DIR / "standard.yaml"
@@ -212,7 +213,7 @@ class Rule(_Strict):
             data["params"] = PARAMS[kind].model_validate({} if raw is None else raw)
         except ValidationError as e:
             err = e.errors()[0]
-            raise _FieldError(("params", *err["loc"]), _message(err)) from None
+            raise _FieldError(("params", *err["loc"]), pydantic_message(err)) from None
         return data
 
     @model_validator(mode="after")
@@ -279,23 +280,13 @@ class RuleCatalog(_Strict):
 
 
 # --- loading ------------------------------------------------------------------------------------
-def _message(err: dict[str, Any]) -> str:
-    kind = err["type"]
-    if kind == "extra_forbidden":
-        return "unknown field"
-    if kind == "missing":
-        return "required field is missing"
-    msg = str(err["msg"]).removeprefix("Value error, ")
-    return msg.replace("Input should be", "expected")
-
-
 def catalog_from_mapping(data: dict[str, Any], source: str | Path = "<catalog>") -> RuleCatalog:
     """Validate a mapping into a :class:`RuleCatalog` (raises :class:`ScenarioError`)."""
     try:
         return RuleCatalog.model_validate(data)
     except ValidationError as e:
         err = e.errors()[0]
-        loc, msg = tuple(err["loc"]), _message(err)
+        loc, msg = tuple(err["loc"]), pydantic_message(err)
         ctx_err = (err.get("ctx") or {}).get("error")
         if isinstance(ctx_err, _FieldError):
             loc, msg = loc + ctx_err.loc, ctx_err.message

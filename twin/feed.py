@@ -20,7 +20,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from twin.events import CASE_MILESTONES
-from twin.schema import ScenarioError
+from twin.schema import ScenarioError, pydantic_message
 
 FEED_VERSION = 1
 """Version of the observation format written by this package (``v`` of every line)."""
@@ -112,13 +112,7 @@ def parse_line(text: str, lineno: int = 1, file: str | Path = "<feed>") -> Obser
     except ValidationError as e:
         err = e.errors()[0]
         loc = ".".join(str(x) for x in err["loc"])
-        msg = err["msg"].removeprefix("Value error, ")
-        if err["type"] == "extra_forbidden":
-            msg = "unknown field"
-        elif err["type"] == "missing":
-            msg = "required field is missing"
-        else:
-            msg = msg.replace("Input should be", "expected")
+        msg = pydantic_message(err)
         where = f"line {lineno}" + (f": {loc}" if loc and not msg.startswith(f"{loc}:") else "")
         raise FeedError(file, where, msg) from None
 

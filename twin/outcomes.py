@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from twin.kpi_registry import room_days_from_events
 from twin.scenario import Scenario
 from twin.summary import cvar
 
@@ -182,8 +183,8 @@ def trace_from_events(events: pd.DataFrame, cases: pd.DataFrame, day: int, scena
         pd.DataFrame(columns=cols)
     intervals = intervals.sort_values(["room", "start", "kind"], kind="stable",
                                       ignore_index=True)
-    windows = _pairs(ev, "room_open", "room_close", "room")
-    windows = windows[(windows["start"] >= lo) & (windows["start"] < hi)][["room", "start", "end"]]
+    rd = room_days_from_events(ev).rename(columns={"open": "start", "close": "end"})
+    windows = rd[(rd["start"] >= lo) & (rd["start"] < hi)][["room", "start", "end"]]
     last = float(intervals["end"].max()) if len(intervals) else hi
     p = ev[(ev["resource"] == "pacu") & ev["event"].isin(("level", "capacity"))]
     p = p.sort_values("time", kind="stable")

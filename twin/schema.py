@@ -37,6 +37,17 @@ class ScenarioError(Exception):
         return (type(self), (self.file, self.field, self.message))
 
 
+def pydantic_message(err: dict[str, Any]) -> str:
+    """A pydantic error entry as the one-line phrase ORTwin's messages use ("unknown field",
+    "required field is missing", "expected ...")."""
+    if err["type"] == "extra_forbidden":
+        return "unknown field"
+    if err["type"] == "missing":
+        return "required field is missing"
+    msg = str(err["msg"]).removeprefix("Value error, ")
+    return msg.replace("Input should be", "expected")
+
+
 def hhmm(value: str | int | float) -> int:
     """Minutes after midnight for ``"HH:MM"`` (ints are taken as minutes already)."""
     if isinstance(value, (int, float)) and not isinstance(value, bool):

@@ -103,20 +103,16 @@ def _render(args: argparse.Namespace) -> int:
     if out.suffix.lower() in (".avi", ".mp4"):
         import numpy as np
 
-        from twin.runner import run_replication
         from twin.scenario import load_scenario, with_horizon
         from vision.render import Setup, render_video
-        from vision.timeline import room_timeline
+        from vision.timeline import simulated_room_day
 
         scn = with_horizon(load_scenario("scenarios/baseline.yaml"), 1)
         if args.room not in [r.id for r in scn.rooms]:
             from twin.cli import UsageError
 
             raise UsageError(f"--room {args.room}: not a room of the baseline scenario")
-        ev = run_replication(scn, "manual", args.seed, 0).events
-        w = scn.room(args.room).hours.get("mon")
-        start, end = (w.start - 60.0, w.end + 180.0) if w else (0.0, 1440.0)
-        tl = room_timeline(ev, args.room, start, end)
+        _, tl, start, end = simulated_room_day(scn, args.seed, 0, args.room)
         rng = np.random.default_rng(args.seed)
         rows = render_video(tl, Setup.sample(rng, shift=args.shift), out, args.seed, start, end,
                             seconds_per_frame=args.seconds_per_frame, size=args.size)

@@ -118,14 +118,12 @@ def evaluate_days(model: StateModel, days: int, seed: int, shift: bool = False,
     """Render ``days`` room-days (replication k of the scenario's Monday, room k mod the elective
     rooms that had cases, a held-out set-up each) as videos, watch them, and score frames and
     milestones."""
-    from twin.runner import run_replication
     from twin.scenario import load_scenario, with_horizon
     from vision.render import Setup, render_video
-    from vision.timeline import room_timeline, true_milestones
+    from vision.timeline import simulated_room_day, true_milestones
     from vision.watch import frames
 
     scn = with_horizon(load_scenario(scenario), 1)
-    rooms = [r.id for r in scn.rooms if not r.on_call and "mon" in r.hours]
     cfg = cfg or TemporalConfig(fps=1.0 / seconds_per_frame)
     ss = np.random.SeedSequence([seed, 0x5EED, int(shift)])
     truth_all, raw_all, smooth_all, rows, false = [], [], [], [], 0
@@ -133,13 +131,7 @@ def evaluate_days(model: StateModel, days: int, seed: int, shift: bool = False,
     with tempfile.TemporaryDirectory() as tmp:
         for k, child in enumerate(ss.spawn(days)):
             rng = np.random.default_rng(child)
-            out = run_replication(scn, "manual", seed + 1000, k)
-            ev = out.events
-            busy = [r for r in rooms if ((ev["room"] == r) & (ev["event"] == "in_room")).any()]
-            room = (busy or rooms)[k % len(busy or rooms)]
-            w = scn.room(room).hours["mon"]
-            start, end = w.start - 60.0, w.end + 180.0
-            tl = room_timeline(out.events, room, start, end)
+            room, tl, start, end = simulated_room_day(scn, seed + 1000, k, pick=k)
             setup = Setup.sample(rng, shift=shift)
             path = Path(tmp) / f"day{k}.avi"
             written = render_video(tl, setup, path, int(rng.integers(2**31)), start, end,

@@ -181,3 +181,20 @@ def check_timeline(timeline: Timeline, start: float, end: float) -> None:
         assert b0 == a1, f"gap or overlap at {b0}/{a1}"
         assert s1 != s0, f"unmerged {s0} at {a1}"
         assert s1 in ALLOWED[s0], f"disallowed {s0} -> {s1} at {a1}"
+
+
+def simulated_room_day(scn, seed: int, rep: int, room: str | None = None,
+                       pick: int = 0) -> tuple[str, Timeline, float, float]:
+    """A room's Monday in replication ``rep`` of ``scn`` under the manual policy: the room
+    (``room``, else the ``pick``-th elective room that had cases, cycling), its true timeline,
+    and the window shown (an hour before opening to three hours after closing)."""
+    from twin.runner import run_replication
+
+    ev = run_replication(scn, "manual", seed, rep).events
+    if room is None:
+        rooms = [r.id for r in scn.rooms if not r.on_call and "mon" in r.hours]
+        busy = [r for r in rooms if ((ev["room"] == r) & (ev["event"] == "in_room")).any()]
+        room = (busy or rooms)[pick % len(busy or rooms)]
+    w = scn.room(room).hours.get("mon")
+    start, end = (w.start - 60.0, w.end + 180.0) if w else (0.0, 1440.0)
+    return room, room_timeline(ev, room, start, end), start, end
