@@ -100,9 +100,10 @@ browser:
 
 # The camera model: render the data set, train offline (seeded), export ONNX into vision/models/,
 # then score it on both held-out sets (CPU: about 15 minutes)
-VISION_EPOCHS ?= 15
+VISION_EPOCHS ?= 35
+VISION_PER_CLASS ?= 400
 vision-model: $(DEV_STAMP)
-	$(BIN)/ortwin vision train --out out/vision --per-class 300 --epochs $(VISION_EPOCHS) \
+	$(BIN)/ortwin vision train --out out/vision --per-class $(VISION_PER_CLASS) --epochs $(VISION_EPOCHS) \
 		--seed 7 --model-out vision/models/or_states.onnx
 	$(BIN)/ortwin vision evaluate --data out/vision/data --json vision/models/or_states_eval.json \
 		--card vision/models/or_states.md

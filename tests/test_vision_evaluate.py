@@ -7,7 +7,15 @@ import numpy as np
 import pytest
 
 from vision.cli import MODEL
-from vision.evaluate import _match, evaluate_days, evaluate_split, scores
+from vision.evaluate import (
+    CLIP_MILESTONES,
+    _match,
+    delay_table,
+    evaluate_days,
+    evaluate_delays,
+    evaluate_split,
+    scores,
+)
 from vision.render import render_split
 from vision.runtime import StateModel
 from vision.states import STATES
@@ -47,3 +55,17 @@ def test_committed_model_on_a_rendered_room_day(model):
     t = r.milestone_table()
     assert set(t["milestone"]) == {"in_room", "out_of_room"}
     assert (t["true"] > 0).all()
+
+
+def test_delay_at_one_frame_per_second_on_transition_clips(model):
+    """Clips at 1 frame/s around every milestone of a rendered room-day: each milestone is
+    emitted, no later than the decision lag plus a little, and the table summarises them."""
+    d = evaluate_delays(model, 1, seed=31, half_min=1.5, size=224)
+    assert set(d["milestone"]) == set(CLIP_MILESTONES)
+    assert len(d) % len(CLIP_MILESTONES) == 0 and len(d) >= len(CLIP_MILESTONES)
+    ok = d["delay_s"].dropna()
+    assert len(ok) >= 0.75 * len(d)
+    assert ok.median() <= 60.0 and (ok > 0).all()
+    t = delay_table(d)
+    assert list(t["milestone"]) == list(CLIP_MILESTONES)
+    assert t["clips"].sum() == len(d) and t["missed"].sum() == d["delay_s"].isna().sum()

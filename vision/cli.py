@@ -83,8 +83,12 @@ def add_parsers(sub, whole, seed) -> None:
     e.add_argument("--model", default=str(MODEL))
     e.add_argument("--days", type=whole("--days", 1), default=6,
                    help="room-days to render and watch per held-out set (default: 6)")
-    e.add_argument("--seconds-per-frame", type=float, default=10.0)
+    e.add_argument("--seconds-per-frame", type=float, default=20.0,
+                   help="simulated seconds between frames of the room-day videos (default: 20)")
     e.add_argument("--seed", type=seed, default=99)
+    e.add_argument("--clip-days", type=whole("--clip-days", 0), default=3,
+                   help="room-days whose milestones get a 1 frame/s clip for the delay "
+                   "(default: 3; 0: none)")
     e.add_argument("--json", default=None, metavar="FILE", help="write the figures as JSON")
     e.add_argument("--card", default=None, metavar="MD",
                    help="also write the model card (needs --train-summary)")
@@ -180,7 +184,7 @@ def _watch(args: argparse.Namespace) -> int:
 
 
 def _evaluate(args: argparse.Namespace) -> int:
-    from vision.evaluate import evaluate_days, evaluate_split
+    from vision.evaluate import delay_table, evaluate_days, evaluate_delays, evaluate_split
     from vision.runtime import StateModel
 
     model = StateModel(args.model)
@@ -207,6 +211,12 @@ def _evaluate(args: argparse.Namespace) -> int:
                                      "macro_f1": r.smoothed.macro_f1,
                                      "confusion": r.smoothed.confusion.to_numpy().tolist()},
                         "milestones": table.to_dict("records")}
+        if args.clip_days:
+            dl = delay_table(evaluate_delays(model, args.clip_days, args.seed, shift))
+            print(f"\ndelay at 1 frame/s ({args.clip_days} room-days, a clip around each "
+                  "milestone):")
+            print(dl.to_string(index=False))
+            report[name]["delays_1fps"] = dl.to_dict("records")
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
         Path(args.json).write_text(json.dumps(report, indent=2, default=float))

@@ -6,6 +6,9 @@ simulated days (the twin's own event log of one room drives the renderer) decode
 frame through :func:`vision.watch.frames`, before and after the temporal layer, plus milestone
 timing: the error of each detected ``in_room`` and ``out_of_room`` against the truth, missed and
 false milestones per room-day, and the delay from a true transition to its emitted event.
+**Transition clips** (:func:`evaluate_delays`): short videos at one frame per second around
+every true milestone of rendered room-days, decoded online as ``ortwin vision watch`` would,
+for the delay from a transition to its event at the frame rate a camera feed runs at.
 """
 
 from __future__ import annotations
@@ -75,7 +78,8 @@ class DayResult:
     errors: pd.DataFrame = field(default_factory=pd.DataFrame)
     """One row per true timed milestone: day, milestone, true and detected minute, error (min,
     NaN when missed), delay (s: true transition to emission)."""
-    false: int = 0
+    false: dict[str, int] = field(default_factory=dict)
+    """Detections of each timed milestone that matched no true one."""
     days: int = 0
 
     def milestone_table(self) -> pd.DataFrame:
@@ -89,11 +93,10 @@ class DayResult:
                          "median_abs_error_min": float(err.median()) if len(err) else np.nan,
                          "p90_abs_error_min": float(err.quantile(0.9)) if len(err) else np.nan,
                          "missed_per_day": float(e["error"].isna().sum() / max(1, self.days)),
+                         "false_per_day": self.false.get(m, 0) / max(1, self.days),
                          "median_delay_s": float(e["delay_s"].median()) if len(e) else np.nan,
                          "max_delay_s": float(e["delay_s"].max()) if len(e) else np.nan})
-        t = pd.DataFrame(rows)
-        t["false_per_day"] = self.false / max(1, self.days)
-        return t
+        return pd.DataFrame(rows)
 
 
 def _match(true: list[float], found: list[float], window: float) -> tuple[list[float | None], int]:
@@ -126,7 +129,8 @@ def evaluate_days(model: StateModel, days: int, seed: int, shift: bool = False,
     scn = with_horizon(load_scenario(scenario), 1)
     cfg = cfg or TemporalConfig(fps=1.0 / seconds_per_frame)
     ss = np.random.SeedSequence([seed, 0x5EED, int(shift)])
-    truth_all, raw_all, smooth_all, rows, false = [], [], [], [], 0
+    truth_all, raw_all, smooth_all, rows = [], [], [], []
+    false = dict.fromkeys(TIMED, 0)
     lag_s = cfg.frames(cfg.lag_s) / cfg.fps
     with tempfile.TemporaryDirectory() as tmp:
         for k, child in enumerate(ss.spawn(days)):
@@ -153,7 +157,7 @@ def evaluate_days(model: StateModel, days: int, seed: int, shift: bool = False,
             for m in TIMED:
                 true_t = [t for t, name in true_milestones(tl) if name == m]
                 got, extra = _match(true_t, found[m], window_min)
-                false += extra
+                false[m] += extra
                 for t, g in zip(true_t, got, strict=True):
                     rows.append({"day": k, "room": room, "milestone": m, "true_min": t,
                                  "found_min": g, "error": None if g is None else g - t,
@@ -163,3 +167,66 @@ def evaluate_days(model: StateModel, days: int, seed: int, shift: bool = False,
         {"error": float, "delay_s": float, "found_min": float})
     return DayResult(scores(truth_all, raw_all), scores(truth_all, smooth_all), errors, false,
                      days)
+
+
+CLIP_MILESTONES = ("in_room", "procedure_start", "procedure_end", "out_of_room")
+"""Milestones whose delay is measured on transition clips."""
+
+
+def evaluate_delays(model: StateModel, days: int, seed: int, shift: bool = False,
+                    cfg: TemporalConfig | None = None, half_min: float = 5.0,
+                    scenario: str = "scenarios/baseline.yaml", size: int = 320) -> pd.DataFrame:
+    """Delay at one frame per second: for every true milestone of ``days`` rendered room-days,
+    a clip of ``half_min`` minutes either side (a held-out set-up per day) is decoded online;
+    one row per milestone: day, milestone, true minute, delay (s, true transition to the
+    emitted event; NaN when the clip emitted none)."""
+    from twin.scenario import load_scenario, with_horizon
+    from vision.render import Setup, render_video
+    from vision.temporal import RoomStateDecoder
+    from vision.timeline import simulated_room_day, true_milestones
+    from vision.watch import frames
+
+    scn = with_horizon(load_scenario(scenario), 1)
+    cfg = cfg or TemporalConfig(fps=1.0)
+    lag_s = cfg.frames(cfg.lag_s) / cfg.fps
+    ss = np.random.SeedSequence([seed, 0xC11B, int(shift)])
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for k, child in enumerate(ss.spawn(days)):
+            rng = np.random.default_rng(child)
+            room, tl, _, _ = simulated_room_day(scn, seed + 2000, k, pick=k)
+            setup = Setup.sample(rng, shift=shift)
+            for j, (t, name) in enumerate(true_milestones(tl)):
+                if name not in CLIP_MILESTONES:
+                    continue
+                a = t - half_min
+                path = Path(tmp) / f"clip{k}_{j}.avi"
+                written = render_video(tl, setup, path, int(rng.integers(2**31)), a,
+                                       t + half_min, seconds_per_frame=1.0 / cfg.fps,
+                                       size=size)
+                imgs = [f.image for f in frames(str(path), fps=1e9)]
+                probs = model.predict(imgs[:len(written)])
+                dec = RoomStateDecoder(cfg)
+                out = []
+                for (_, m, _), p in zip(written, probs, strict=True):
+                    out += dec.push((m - a) * 60.0, p)
+                hits = [a + c.time / 60.0 for c in changes(out + dec.flush()) if name in
+                        c.milestones]
+                best = min(hits, key=lambda x: abs(x - t), default=None)
+                rows.append({"day": k, "room": room, "milestone": name, "true_min": t,
+                             "delay_s": np.nan if best is None else (best - t) * 60.0 + lag_s})
+    return pd.DataFrame(rows, columns=["day", "room", "milestone", "true_min", "delay_s"])
+
+
+def delay_table(delays: pd.DataFrame) -> pd.DataFrame:
+    """Per milestone: clips, median, P90 and max delay (s), and the share emitted within 60 s."""
+    rows = []
+    for m in CLIP_MILESTONES:
+        d = delays.loc[delays["milestone"] == m, "delay_s"]
+        ok = d.dropna()
+        rows.append({"milestone": m, "clips": len(d), "missed": int(d.isna().sum()),
+                     "median_delay_s": float(ok.median()) if len(ok) else np.nan,
+                     "p90_delay_s": float(ok.quantile(0.9)) if len(ok) else np.nan,
+                     "max_delay_s": float(ok.max()) if len(ok) else np.nan,
+                     "within_60s": float((d <= 60.0).mean()) if len(d) else np.nan})
+    return pd.DataFrame(rows)

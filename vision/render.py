@@ -1114,6 +1114,8 @@ def render_dataset(out_dir: str | Path, n_per_class: int, seed: int, shift: bool
                   for c in range(len(STATES)) for j in range(n_per_class))
     for state in STATES:
         (out_dir / state).mkdir(parents=True, exist_ok=True)
+        for old in (out_dir / state).glob("*.jpg"):  # a smaller re-render leaves no strays
+            old.unlink()
     rows: list[tuple[str, str, str, str]] = []
     setup: Setup | None = None
     for i, (si, c, j) in enumerate(jobs):  # grouped by set-up: its rasters are built once

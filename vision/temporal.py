@@ -1,9 +1,11 @@
 """From per-frame state probabilities to clean room states and milestones, online.
 
-A hidden Markov model over the five room states (:mod:`vision.states`): each state is a chain
-of sub-states that enforces a minimum dwell time, transitions are only those a room can make
-(:data:`vision.states.ALLOWED`), and a frame's classifier probabilities are its emission
-(tempered by ``alpha``). Decoding is fixed-lag Viterbi: the state of the frame ``lag`` frames
+A hidden semi-Markov model over the phases of a room (:data:`vision.states.PHASES`: the five
+room states, with a patient in the room split into induction and emergence): each phase is a
+chain of sub-states that enforces a minimum dwell time and then stays with a geometric time of
+mean ``mean_stay_s``, it moves on with the odds of :data:`vision.states.PHASE_NEXT` (only moves
+a room can make, :data:`vision.states.ALLOWED`), and a frame's classifier probabilities are the
+emission of every phase that looks like that state (tempered by ``alpha``). Decoding is fixed-lag Viterbi: the state of the frame ``lag`` frames
 back is committed from the best path through the frames seen so far, and every path that
 disagrees with a committed state is dropped, so committed states never change and only allowed
 transitions are ever emitted. The delay from a frame to its decision is at most ``lag`` frames.
@@ -20,22 +22,31 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from twin.feed import Observation
-from vision.states import ALLOWED, STATES, milestones
+from vision.states import ALLOWED, PHASE_MEAN_S, PHASE_NEXT, PHASES, STATES, milestones
 
 NEG = -1e18
 
 
 @dataclass(frozen=True)
 class TemporalConfig:
-    """Decoder settings: frame rate, minimum dwell per state (seconds), decision lag (seconds),
-    mean time in a state after its minimum dwell (seconds), emission temperature."""
+    """Decoder settings: frame rate, minimum dwell per room state (seconds), decision lag
+    (seconds), mean time in each phase (seconds; one number for all), the odds of each phase's
+    next phase (phases left out keep :data:`vision.states.PHASE_NEXT`), emission temperature
+    and probability floor."""
 
     fps: float = 1.0
     min_dwell_s: dict[str, float] = field(default_factory=lambda: {s: 20.0 for s in STATES})
     lag_s: float = 30.0
-    mean_stay_s: float = 600.0
+    mean_stay_s: float | dict[str, float] = field(default_factory=lambda: dict(PHASE_MEAN_S))
+    next: dict[str, dict[str, float]] = field(default_factory=lambda: {
+        k: dict(v) for k, v in PHASE_NEXT.items()})
     alpha: float = 1.0
     floor: float = 1e-4
+
+    def stay_s(self, phase: str) -> float:
+        """Mean seconds in ``phase``."""
+        m = self.mean_stay_s
+        return float(m) if isinstance(m, (int, float)) else float(m.get(phase, 600.0))
 
     def frames(self, seconds: float) -> int:
         """Whole frames in ``seconds`` at ``fps`` (at least 1)."""
@@ -69,28 +80,41 @@ class RoomStateDecoder:
     def __init__(self, cfg: TemporalConfig | None = None, initial: str | None = None) -> None:
         self.cfg = cfg or TemporalConfig()
         c = self.cfg
-        self.dwell = [c.frames(c.min_dwell_s.get(s, 0.0)) for s in STATES]
-        self.base = np.concatenate([[i] * d for i, d in enumerate(self.dwell)])
+        phases = list(PHASES)
+        label = [STATES.index(PHASES[p]) for p in phases]
+        self.dwell = [c.frames(c.min_dwell_s.get(PHASES[p], 0.0)) for p in phases]
+        self.base = np.concatenate([[label[i]] * d for i, d in enumerate(self.dwell)])
         starts = np.cumsum([0, *self.dwell[:-1]])
         ends = starts + np.array(self.dwell) - 1
         n = len(self.base)
         trans = np.full((n, n), NEG)
-        leave = 1.0 / max(1.0, c.mean_stay_s * c.fps)
-        for i, s in enumerate(STATES):
+        for i, p in enumerate(phases):
             for k in range(starts[i], ends[i]):
                 trans[k, k + 1] = 0.0  # inside the minimum dwell: move on
-            nxt = [STATES.index(x) for x in ALLOWED[s]]
+            odds = {q: w for q, w in c.next.get(p, PHASE_NEXT[p]).items() if w > 0}
+            bad = [q for q in odds if q not in PHASES or PHASES[q] == PHASES[p]
+                   or PHASES[q] not in ALLOWED[PHASES[p]]]
+            if bad or not odds:
+                raise ValueError(f"TemporalConfig.next[{p!r}]: expected moves to other phases a "
+                                 f"room can make ({', '.join(ALLOWED[PHASES[p]])}), got "
+                                 f"{sorted(odds) or 'none'}")
+            leave = 1.0 / max(1.0, c.stay_s(p) * c.fps)
+            total = sum(odds.values())
             trans[ends[i], ends[i]] = math.log(1.0 - leave)
-            for j in nxt:
-                trans[ends[i], starts[j]] = math.log(leave / len(nxt))
+            for q, w in odds.items():
+                trans[ends[i], starts[phases.index(q)]] = math.log(leave * w / total)
         self.trans = trans
         self.lag = c.frames(c.lag_s)
         init = np.full(n, NEG)
         if initial is None:
-            init[starts] = -math.log(len(STATES))  # any state, at the start of its dwell...
-            init[ends] = -math.log(len(STATES))    # ...or well into it
+            init[starts] = -math.log(len(phases))  # any phase, at the start of its dwell...
+            init[ends] = -math.log(len(phases))    # ...or well into it
+        elif initial not in STATES:
+            raise ValueError(f"initial state {initial!r}: expected one of {', '.join(STATES)}")
         else:
-            init[ends[STATES.index(initial)]] = 0.0
+            for i, p in enumerate(phases):
+                if PHASES[p] == initial:
+                    init[ends[i]] = 0.0
         self.delta = init
         self.bp: list[np.ndarray] = []      # back-pointers of the frames not yet committed
         self.times: list[float] = []

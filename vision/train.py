@@ -38,6 +38,14 @@ class TrainConfig:
     model: str = MODEL_YAML
     workers: int = 0
     device: str = "cpu"
+    erasing: float = 0.0
+    """Random erasing off (Ultralytics' default is 0.4): erasing the patient, the one thing that
+    tells ``patient_in_room`` from ``setup``, would leave a wrong label; the renderer already
+    randomises occlusion."""
+    scale: float = 0.25
+    """Crops keep 75-100% of the frame (default 50-100%), so the table stays in view."""
+    flipud: float = 0.5
+    """A ceiling camera sees the room from above: a vertical flip is as valid as a horizontal one."""
 
 
 def offline(config_dir: str | Path) -> Path:
@@ -75,7 +83,8 @@ def train(cfg: TrainConfig) -> dict:
     model.train(data=str(Path(cfg.data).resolve()), epochs=cfg.epochs, imgsz=cfg.imgsz,
                 batch=cfg.batch, seed=cfg.seed, deterministic=True, workers=cfg.workers,
                 device=cfg.device, pretrained=False, plots=False, project=str(out),
-                name="run", exist_ok=True, verbose=False, amp=False)
+                name="run", exist_ok=True, verbose=False, amp=False, erasing=cfg.erasing,
+                scale=cfg.scale, flipud=cfg.flipud)
     seconds = time.perf_counter() - t0
     onnx = Path(model.export(format="onnx", imgsz=cfg.imgsz, simplify=True, dynamic=True,
                              opset=17))
@@ -92,12 +101,14 @@ SPLITS = {"train": False, "val": False, "test_shift": True}
 
 def make_dataset(root: str | Path, per_class: int, seed: int, imgsz: int = 224,
                  held_out: int | None = None) -> Path:
-    """Render ``train`` (``per_class`` frames per state), ``val`` and ``test_shift``
-    (``held_out`` per state, default a third of ``per_class``) under ``root``."""
+    """Render ``train`` (``per_class`` frames per state from ``per_class // 2`` set-ups, at
+    least 50), ``val`` and ``test_shift`` (``held_out`` per state, default a third of
+    ``per_class``, from 50 set-ups each) under ``root``."""
     from vision.render import render_split
 
     held = held_out if held_out is not None else max(1, per_class // 3)
     for split, shift in SPLITS.items():
-        render_split(root, split, per_class if split == "train" else held, seed, shift=shift,
-                     size=imgsz)
+        train = split == "train"
+        render_split(root, split, per_class if train else held, seed, shift=shift,
+                     size=imgsz, setups=max(50, per_class // 2) if train else 50)
     return Path(root)
