@@ -19,7 +19,7 @@ DEV_STAMP  := $(VENV)/.installed-dev
 
 .DEFAULT_GOAL := help
 
-.PHONY: help all venv setup dev demo calibrate-demo test browser app screenshots vision-model lint bench \
+.PHONY: help all venv setup dev demo calibrate-demo test browser app screenshots vision-model lint bench bench-vision \
 	clean distclean
 
 help:
@@ -35,6 +35,7 @@ help:
 	@echo "  make vision-model render, train (offline) and evaluate the room-state camera model"
 	@echo "  make lint      ruff check ."
 	@echo "  make bench     run the benchmarks in bench/ (twin, duration model, CP-SAT)"
+	@echo "  make bench-vision  camera model throughput, and classifier against detector cost"
 	@echo "  make venv      create .venv and install the project (core, editable)"
 	@echo "  make dev       create .venv and install the project with the dev extra"
 	@echo "  make clean     remove outputs and caches (keeps .venv); distclean also removes .venv"
@@ -99,7 +100,7 @@ browser:
 	fi
 
 # The camera model: render the data set, train offline (seeded), export ONNX into vision/models/,
-# then score it on both held-out sets (CPU: about 15 minutes)
+# then score it on both held-out sets (2 CPU cores: about 45 minutes to train, 15 to evaluate)
 VISION_EPOCHS ?= 35
 VISION_PER_CLASS ?= 400
 vision-model: $(DEV_STAMP)
@@ -123,6 +124,11 @@ bench: $(CORE_STAMP)
 	$(VPY) bench/bench_twin.py
 	$(VPY) bench/bench_forecast.py
 	$(VPY) bench/bench_cpsat.py
+
+# The camera model's throughput, and what a detector would cost instead (needs the dev install)
+bench-vision: $(DEV_STAMP)
+	$(VPY) bench/bench_vision.py --json out/vision/bench.json
+	$(VPY) bench/bench_vision_arch.py --json out/vision/bench_arch.json
 
 clean:
 	rm -rf out build dist .pytest_cache .ruff_cache .hypothesis *.egg-info

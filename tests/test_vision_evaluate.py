@@ -45,13 +45,13 @@ def model() -> StateModel:
 def test_committed_model_on_fresh_in_range_frames(model, tmp_path):
     d = render_split(tmp_path, "fresh", 20, seed=12345)
     s = evaluate_split(model, d)
-    assert s.n == 100 and s.accuracy >= 0.8
+    assert s.n == 100 and s.accuracy >= 0.9 and s.macro_f1 >= 0.9
 
 
 def test_committed_model_on_a_rendered_room_day(model):
     r = evaluate_days(model, 1, seed=2024, seconds_per_frame=60.0)
     assert r.raw.n > 500
-    assert r.smoothed.accuracy >= max(0.85, r.raw.accuracy - 0.02)
+    assert r.smoothed.accuracy >= max(0.93, r.raw.accuracy - 0.02)
     t = r.milestone_table()
     assert set(t["milestone"]) == {"in_room", "out_of_room"}
     assert (t["true"] > 0).all()
@@ -69,3 +69,23 @@ def test_delay_at_one_frame_per_second_on_transition_clips(model):
     t = delay_table(d)
     assert list(t["milestone"]) == list(CLIP_MILESTONES)
     assert t["clips"].sum() == len(d) and t["missed"].sum() == d["delay_s"].isna().sum()
+
+
+def test_model_card_reports_the_goals_from_the_figures():
+    """The card says met or NOT met from the figures it is given, never by itself."""
+    import json
+
+    from vision.card import card
+
+    ev = json.loads((MODEL.parent / "or_states_eval.json").read_text())
+    summary = {"config": {"model": "yolo11n-cls.yaml", "epochs": 35, "seed": 7, "imgsz": 224},
+               "per_class": 400}
+    text = card(summary, ev)
+    f1 = ev["days_in_range"]["smoothed"]["macro_f1"]
+    assert f"{100 * f1:.1f}% against a goal of 95% ({'met' if f1 >= 0.95 else 'NOT met'})" in text
+    ev["days_in_range"]["smoothed"]["macro_f1"] = 0.94
+    ev["days_in_range"]["delays_1fps"][0]["p90_delay_s"] = 75.0
+    text = card(summary, ev)
+    assert "94.0% against a goal of 95% (NOT met)" in text
+    assert "P90 at most 75 s for every milestone (NOT met)" in text
+    assert "--per-class 400 --epochs 35 --seed 7" in text
