@@ -114,6 +114,21 @@ def _match(true: list[float], found: list[float], window: float) -> tuple[list[f
     return out, len(left)
 
 
+def _watched_video(model: StateModel, tl, setup, path: Path, seed: int, start: float,
+                   end: float, seconds_per_frame: float,
+                   size: int) -> tuple[list[tuple[int, float, str]], np.ndarray]:
+    """Render ``[start, end)`` of a timeline to a video file, read every frame back as
+    ``watch`` does, and classify it: the renderer's ``(index, minute, state)`` rows and the
+    probabilities."""
+    from vision.render import render_video
+    from vision.watch import frames
+
+    written = render_video(tl, setup, path, seed, start, end,
+                           seconds_per_frame=seconds_per_frame, size=size)
+    imgs = [f.image for f in frames(str(path), fps=1e9)]  # every frame of the file
+    return written, model.predict(imgs[:len(written)])
+
+
 def evaluate_days(model: StateModel, days: int, seed: int, shift: bool = False,
                   seconds_per_frame: float = 10.0, cfg: TemporalConfig | None = None,
                   scenario: str = "scenarios/baseline.yaml", size: int = 320,
@@ -122,9 +137,8 @@ def evaluate_days(model: StateModel, days: int, seed: int, shift: bool = False,
     rooms that had cases, a held-out set-up each) as videos, watch them, and score frames and
     milestones."""
     from twin.scenario import load_scenario, with_horizon
-    from vision.render import Setup, render_video
+    from vision.render import Setup
     from vision.timeline import simulated_room_day, true_milestones
-    from vision.watch import frames
 
     scn = with_horizon(load_scenario(scenario), 1)
     cfg = cfg or TemporalConfig(fps=1.0 / seconds_per_frame)
@@ -137,12 +151,10 @@ def evaluate_days(model: StateModel, days: int, seed: int, shift: bool = False,
             rng = np.random.default_rng(child)
             room, tl, start, end = simulated_room_day(scn, seed + 1000, k, pick=k)
             setup = Setup.sample(rng, shift=shift)
-            path = Path(tmp) / f"day{k}.avi"
-            written = render_video(tl, setup, path, int(rng.integers(2**31)), start, end,
-                                   seconds_per_frame=seconds_per_frame, size=size)
+            written, probs = _watched_video(model, tl, setup, Path(tmp) / f"day{k}.avi",
+                                            int(rng.integers(2**31)), start, end,
+                                            seconds_per_frame, size)
             minutes = [m for _, m, _ in written]
-            imgs = [f.image for f in frames(str(path), fps=1e9)]  # every frame of the file
-            probs = model.predict(imgs[:len(minutes)])
             times = [(m - start) * 60.0 for m in minutes]
             dec = smooth(times, probs, cfg)
             truth_all += [s for _, _, s in written]
@@ -181,10 +193,9 @@ def evaluate_delays(model: StateModel, days: int, seed: int, shift: bool = False
     one row per milestone: day, milestone, true minute, delay (s, true transition to the
     emitted event; NaN when the clip emitted none)."""
     from twin.scenario import load_scenario, with_horizon
-    from vision.render import Setup, render_video
+    from vision.render import Setup
     from vision.temporal import RoomStateDecoder
     from vision.timeline import simulated_room_day, true_milestones
-    from vision.watch import frames
 
     scn = with_horizon(load_scenario(scenario), 1)
     cfg = cfg or TemporalConfig(fps=1.0)
@@ -200,12 +211,9 @@ def evaluate_delays(model: StateModel, days: int, seed: int, shift: bool = False
                 if name not in CLIP_MILESTONES:
                     continue
                 a = t - half_min
-                path = Path(tmp) / f"clip{k}_{j}.avi"
-                written = render_video(tl, setup, path, int(rng.integers(2**31)), a,
-                                       t + half_min, seconds_per_frame=1.0 / cfg.fps,
-                                       size=size)
-                imgs = [f.image for f in frames(str(path), fps=1e9)]
-                probs = model.predict(imgs[:len(written)])
+                written, probs = _watched_video(model, tl, setup, Path(tmp) / f"c{k}_{j}.avi",
+                                                int(rng.integers(2**31)), a, t + half_min,
+                                                1.0 / cfg.fps, size)
                 dec = RoomStateDecoder(cfg)
                 out = []
                 for (_, m, _), p in zip(written, probs, strict=True):

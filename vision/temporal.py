@@ -5,10 +5,10 @@ room states, with a patient in the room split into induction and emergence): eac
 chain of sub-states that enforces a minimum dwell time and then stays with a geometric time of
 mean ``mean_stay_s``, it moves on with the odds of :data:`vision.states.PHASE_NEXT` (only moves
 a room can make, :data:`vision.states.ALLOWED`), and a frame's classifier probabilities are the
-emission of every phase that looks like that state (tempered by ``alpha``). Decoding is fixed-lag Viterbi: the state of the frame ``lag`` frames
-back is committed from the best path through the frames seen so far, and every path that
-disagrees with a committed state is dropped, so committed states never change and only allowed
-transitions are ever emitted. The delay from a frame to its decision is at most ``lag`` frames.
+emission of every phase that looks like that state (tempered by ``alpha``). Decoding is
+fixed-lag Viterbi: the state of the frame ``lag`` frames back is committed from the best path
+through the frames seen so far, and every path that disagrees with a committed state is
+dropped, so committed states never change and only allowed transitions are ever emitted. The delay from a frame to its decision is at most ``lag`` frames.
 Missing frames (a gap in time) advance the model without evidence.
 """
 
