@@ -15,22 +15,12 @@ import argparse
 import json
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench.bench_vision import _rate  # noqa: E402  (best of N runs)
 from vision.train import offline  # noqa: E402
-
-
-def _time(fn, repeat: int) -> float:
-    fn()  # warm-up
-    best = float("inf")
-    for _ in range(repeat):
-        t = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - t)
-    return best
 
 
 def _tensors(out) -> list:
@@ -78,8 +68,8 @@ def main(argv: list[str] | None = None) -> int:
 
         params = sum(p.numel() for p in net.parameters())
         rows.append({"model": name, "yaml": yaml, "imgsz": imgsz, "params_m": params / 1e6,
-                     "train_s_per_image": _time(step, args.repeat) / args.batch,
-                     "infer_s_per_image": _time(infer, args.repeat) / args.batch})
+                     "train_s_per_image": 1.0 / _rate(step, args.batch, args.repeat),
+                     "infer_s_per_image": 1.0 / _rate(infer, args.batch, args.repeat)})
     ref = rows[0]
     for r in rows:
         r["train_ratio"] = r["train_s_per_image"] / ref["train_s_per_image"]

@@ -43,19 +43,18 @@ class Scores:
 
 
 def scores(truth: list[str], pred: list[str]) -> Scores:
-    """:class:`Scores` of predicted states against true ones."""
-    cm = pd.crosstab(pd.Categorical(truth, STATES), pd.Categorical(pred, STATES),
-                     dropna=False).reindex(index=STATES, columns=STATES, fill_value=0)
-    cm.index.name, cm.columns.name = "true", "predicted"
-    m = cm.to_numpy(float)
-    tp = np.diag(m)
-    prec = np.divide(tp, m.sum(0), out=np.zeros_like(tp), where=m.sum(0) > 0)
-    rec = np.divide(tp, m.sum(1), out=np.zeros_like(tp), where=m.sum(1) > 0)
-    f1 = np.divide(2 * prec * rec, prec + rec, out=np.zeros_like(tp), where=prec + rec > 0)
-    present = m.sum(1) > 0
-    n = int(m.sum())
-    return Scores(n, float(tp.sum() / n) if n else float("nan"),
-                  float(f1[present].mean()) if present.any() else float("nan"), cm)
+    """:class:`Scores` of predicted states against true ones (macro-F1 over the states that
+    occur in ``truth``; scikit-learn's metrics)."""
+    from sklearn.metrics import accuracy_score, confusion_matrix, f1_score
+
+    cm = pd.DataFrame(confusion_matrix(truth, pred, labels=list(STATES)),
+                      index=pd.Index(STATES, name="true"),
+                      columns=pd.Index(STATES, name="predicted"))
+    present = [s for s in STATES if s in set(truth)]
+    n = len(truth)
+    return Scores(n, float(accuracy_score(truth, pred)) if n else float("nan"),
+                  float(f1_score(truth, pred, labels=present, average="macro", zero_division=0))
+                  if present else float("nan"), cm)
 
 
 def evaluate_split(model: StateModel, split_dir: str | Path) -> Scores:
