@@ -35,7 +35,9 @@ BAD = [
     (json.dumps({**GOOD, "extra": 1}), "line 1: extra: unknown field"),
     (json.dumps({**GOOD, "confidence": 1.5}), "line 1: confidence: expected less than"),
     (json.dumps({**GOOD, "source": "gossip"}), "line 1: source: expected"),
-    (json.dumps({**GOOD, "v": 2}), "line 1: v: expected 1"),
+    (json.dumps({**GOOD, "v": 3}), "line 1: v: expected one of 1, 2"),
+    (json.dumps({**GOOD, "event_id": "m1"}), "v: event_id and received need version 2"),
+    (json.dumps({**GOOD, "v": 2, "received": "2026-11-23T07:40:00"}), "received: expected"),
     (json.dumps({k: v for k, v in GOOD.items() if k != "room"}), "room: required field"),
 ]
 
@@ -91,3 +93,14 @@ def test_bad_lines_are_quarantined_never_dropped(tmp_path):
     assert "not a milestone" in feed.quarantine[1]["reason"]
     with pytest.raises(FeedError, match="file not found"):
         read_feed(tmp_path / "missing.jsonl")
+
+
+def test_version_1_lines_stay_readable_and_match_their_published_schema():
+    v1 = json.loads((SCHEMA_PATH.parent / "observation-v1.schema.json").read_text())
+    jsonschema.validate(GOOD, v1, format_checker=jsonschema.FormatChecker())
+    obs = parse_line(json.dumps(GOOD))
+    assert obs.v == 1 and "event_id" not in json.loads(obs.line())
+    v2 = {**GOOD, "v": 2, "event_id": "adt-77", "received": "2026-11-23T07:52:00+01:00"}
+    jsonschema.validate(v2, json_schema(), format_checker=jsonschema.FormatChecker())
+    again = parse_line(parse_line(json.dumps(v2)).line())
+    assert again.event_id == "adt-77" and again.received is not None

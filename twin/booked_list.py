@@ -27,12 +27,22 @@ def booked_list_path(scn: Scenario, base_dir: Path | None) -> Path:
 def read_booked_list(scn: Scenario, base_dir: Path | None) -> pd.DataFrame:
     """The validated booked list, with an absolute ``booked_start`` minute per case."""
     path = booked_list_path(scn, base_dir)
+    return check_booked_list(read_csv_text(path, "booked list"), scn, path)
+
+
+def read_csv_text(path: Path, what: str) -> pd.DataFrame:
+    """A CSV file read as text columns (:class:`ScenarioError` in one line if it cannot be)."""
     try:
-        df = pd.read_csv(path, dtype=str, keep_default_na=False)
+        return pd.read_csv(path, dtype=str, keep_default_na=False)
     except FileNotFoundError:
-        raise ScenarioError(path, "", "booked list not found") from None
+        raise ScenarioError(path, "", f"{what} not found") from None
     except (OSError, pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as e:
-        raise ScenarioError(path, "", f"cannot read booked list as CSV ({type(e).__name__})") from None
+        raise ScenarioError(path, "", f"cannot read {what} as CSV ({type(e).__name__})") from None
+
+
+def check_booked_list(df: pd.DataFrame, scn: Scenario, path: Path | str) -> pd.DataFrame:
+    """Check every row of a booked list (text columns) against the scenario and add the
+    absolute ``booked_start`` minute; the first problem raises :class:`ScenarioError`."""
     for col in COLUMNS:
         if col not in df.columns:
             raise ScenarioError(path, col, "required column is missing")

@@ -142,9 +142,11 @@ def build_parser() -> argparse.ArgumentParser:
                     help="also write every chart as a PNG (for slides) into DIR")
 
     from calibration.cli import add_parsers
+    from twin.nowcast_cli import add_parsers as add_nowcast
     from vision.cli import add_parsers as add_vision
 
     add_parsers(sub, _whole, _seed)
+    add_nowcast(sub, _whole, _seed)
     add_vision(sub, _whole, _seed)
     return p
 
@@ -325,12 +327,15 @@ def cmd_gate(args: argparse.Namespace) -> int:
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``ortwin`` console script."""
     from calibration.cli import COMMANDS
+    from twin.nowcast_cli import COMMANDS as NOWCAST
     from vision.cli import COMMANDS as VISION
 
     args = build_parser().parse_args(argv)
     try:
         if args.command in COMMANDS:
             return COMMANDS[args.command](args)
+        if args.command in NOWCAST:
+            return NOWCAST[args.command](args)
         if args.command in VISION:
             return VISION[args.command](args)
         if args.command == "run":

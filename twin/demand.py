@@ -120,15 +120,41 @@ def median_minutes(proc, surgeon) -> float:
 def _truths(scn: Scenario, streams: Streams, key: str, procs: list, classes: list[str],
             surgeons: list, n: int, services: list[str]) -> tuple[list[Truth], np.ndarray]:
     """Sample the hidden outcomes of ``n`` cases of one service (or of the add-on stream)."""
+    u = truth_uniforms(streams, key, n, sum(len(p.trays) for p in procs))
+    rate = 0.0 if key == "addons" else min(
+        scn.service(key).cancellation_rate * scn.stress.cancellation_factor, 1.0)
+    return truths_from_uniforms(scn, u, procs, classes, surgeons, services, np.full(n, rate))
+
+
+TRUTH_SOURCES: tuple[str, ...] = ("durations", "phases", "turnover", "cancellations", "pacu_los",
+                                  "inpatient_los", "spd_cycles")
+"""The random sources behind a case's hidden outcomes (one stream each)."""
+
+
+def truth_uniforms(streams: Streams, key: str, n: int, ntrays: int) -> dict[str, np.ndarray]:
+    """The uniforms behind ``n`` cases' outcomes, one array per source of :data:`TRUTH_SOURCES`
+    (``phases`` and ``inpatient_los`` have two columns; ``spd_cycles`` one row per tray)."""
+    return {
+        "durations": streams.rng("durations", key).random(n),
+        "phases": streams.rng("phases", key).random((n, 2)),
+        "turnover": streams.rng("turnover", key).random(n),
+        "cancellations": streams.rng("cancellations", key).random(n),
+        "pacu_los": streams.rng("pacu_los", key).random(n),
+        "inpatient_los": streams.rng("inpatient_los", key).random((n, 2)),
+        "spd_cycles": streams.rng("spd_cycles", key).random(ntrays),
+    }
+
+
+def truths_from_uniforms(scn: Scenario, u: dict[str, np.ndarray], procs: list, classes: list[str],
+                         surgeons: list, services: list[str],
+                         cancel_rate: np.ndarray) -> tuple[list[Truth], np.ndarray]:
+    """Cases' hidden outcomes from their uniforms (:func:`truth_uniforms`), vectorised over
+    cases; also returns the natural (unstressed) durations."""
     st = scn.stress
-    u_dur = streams.rng("durations", key).random(n)
-    u_ph = streams.rng("phases", key).random((n, 2))
-    u_turn = streams.rng("turnover", key).random(n)
-    u_can = streams.rng("cancellations", key).random(n)
-    u_pacu = streams.rng("pacu_los", key).random(n)
-    u_los = streams.rng("inpatient_los", key).random((n, 2))
+    u_dur, u_ph, u_turn, u_can = u["durations"], u["phases"], u["turnover"], u["cancellations"]
+    u_pacu, u_los, u_spd = u["pacu_los"], u["inpatient_los"], u["spd_cycles"]
+    n = len(u_dur)
     ntrays = [len(p.trays) for p in procs]
-    u_spd = streams.rng("spd_cycles", key).random(sum(ntrays))
 
     natural = _by_group([_duration(p, sg) for p, sg in zip(procs, surgeons, strict=True)], u_dur,
                         lambda d, u: d.ppf(u))
@@ -141,8 +167,7 @@ def _truths(scn: Scenario, streams: Streams, key: str, procs: list, classes: lis
     pre, post = pre * shrink, post * shrink
     turn = [scn.service(p_svc).turnover or scn.turnover for p_svc in services]
     turnover = _by_group(turn, u_turn, lambda d, u: d.ppf(u)) * st.turnover_factor
-    cancel = u_can < (0.0 if key == "addons" else
-                      min(scn.service(key).cancellation_rate * st.cancellation_factor, 1.0))
+    cancel = u_can < cancel_rate
     los = scn.pacu.los
     pacu = _by_group(classes, u_pacu, lambda c, u: los[c].ppf(u) if c in los else np.full(len(u), 60.0))
     units = {"icu": scn.beds.icu, "inpatient": scn.beds.ward}

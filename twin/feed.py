@@ -3,9 +3,12 @@
 A feed is JSON lines, one :class:`Observation` per line: when (ISO 8601 with its UTC offset),
 which room, what kind of thing was observed (a room state, a case milestone, or the status of
 the source itself), its value, the case when known, the source (camera, EHR, manual entry, ...),
-and a confidence. The format is versioned (``v``); :func:`json_schema` is published as
-``docs/feed/observation-v1.schema.json``. A line that does not parse is quarantined with its
-line number and reason, never silently dropped.
+and a confidence. The format is versioned (``v``). Version 2 adds what the live now-cast needs:
+``event_id`` (the sender's message id, for duplicate detection) and ``received`` (when the
+interface got it, for late charting); version 1 lines stay readable. :func:`json_schema` is
+published as ``docs/feed/observation-v2.schema.json`` (version 1's schema is kept beside it). A
+line that does not parse is quarantined with its line number and reason, never silently
+dropped.
 """
 
 from __future__ import annotations
@@ -22,11 +25,25 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from twin.events import CASE_MILESTONES
 from twin.schema import ScenarioError, pydantic_message
 
-FEED_VERSION = 1
+FEED_VERSION = 2
 """Version of the observation format written by this package (``v`` of every line)."""
+READ_VERSIONS: tuple[int, ...] = (1, 2)
+"""Versions a reader accepts."""
 
 ROOM_STATES: tuple[str, ...] = ("idle", "setup", "patient_in_room", "procedure", "turnover")
 """Values of ``room_state`` observations (the camera model's classes; see docs/vision.md)."""
+
+ROOM_TRANSITIONS: dict[str, tuple[str, ...]] = {
+    "idle": ("setup", "patient_in_room"),
+    "setup": ("idle", "patient_in_room"),
+    "patient_in_room": ("procedure", "turnover", "idle", "setup"),
+    "procedure": ("patient_in_room",),
+    "turnover": ("idle", "setup", "patient_in_room"),
+}
+"""Room-state changes a room can make (besides staying): a patient enters a set-up (or, for an
+emergency, idle or not-yet-clean) room; a procedure starts and ends with the patient in the
+room; the patient leaves into turnover (or, rarely, straight to idle or setup); a cleaned room
+becomes idle or is set up for the next case."""
 
 MILESTONES: tuple[str, ...] = (*CASE_MILESTONES, "room_ready", "cancelled")
 """Values of ``milestone`` observations: the twin's case milestones, plus ``room_ready`` (a
@@ -42,7 +59,10 @@ VALUES: dict[str, tuple[str, ...]] = {"room_state": ROOM_STATES, "milestone": MI
 """Allowed values of each kind."""
 Source = Literal["camera", "ehr", "manual", "rtls", "simulation"]
 
-SCHEMA_PATH = Path(__file__).resolve().parents[1] / "docs" / "feed" / "observation-v1.schema.json"
+SCHEMA_PATH = Path(__file__).resolve().parents[1] / "docs" / "feed" / "observation-v2.schema.json"
+PACU = "PACU"
+"""The ``room`` of PACU milestones (``pacu_in``, ``pacu_out``) when the source does not give the
+operating room the patient came from."""
 
 
 class FeedError(ScenarioError):
@@ -54,7 +74,7 @@ class Observation(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    v: Literal[1] = Field(FEED_VERSION, description="format version (required in a feed line)")
+    v: Literal[1, 2] = Field(FEED_VERSION, description="format version (required in a feed line)")
     time: dt.datetime = Field(description="when it was observed: ISO 8601 with a UTC offset")
     room: str = Field(min_length=1, description="room id as in the scenario (e.g. OR3)")
     kind: Kind = Field(description="room_state, milestone or source_status")
@@ -64,12 +84,21 @@ class Observation(BaseModel):
     source_id: str | None = Field(None, description="which camera, system or person")
     confidence: float = Field(1.0, ge=0, le=1, description="probability the value is right")
     detail: str = Field("", description="free text (model version, reason, ...)")
+    event_id: str | None = Field(None, description="v2: the sender's id of this message "
+                                 "(a repeat of an id is a duplicate)")
+    received: dt.datetime | None = Field(None, description="v2: when the interface received it "
+                                         "(ISO 8601 with a UTC offset); later than time when "
+                                         "charted late")
 
     @model_validator(mode="after")
     def _check(self) -> Observation:
         if self.time.tzinfo is None or self.time.utcoffset() is None:
             raise ValueError("time: expected an ISO 8601 time with a UTC offset "
                              "(e.g. 2026-11-23T07:31:00+01:00)")
+        if self.received is not None and self.received.utcoffset() is None:
+            raise ValueError("received: expected an ISO 8601 time with a UTC offset")
+        if self.v == 1 and (self.event_id is not None or self.received is not None):
+            raise ValueError("v: event_id and received need version 2")
         allowed = VALUES[self.kind]
         if self.value not in allowed:
             raise ValueError(f"value: {self.value!r} is not a {self.kind} "
@@ -77,21 +106,27 @@ class Observation(BaseModel):
         return self
 
     def line(self) -> str:
-        """The observation as one compact JSON line (no trailing newline)."""
-        return self.model_dump_json(exclude_defaults=False)
+        """The observation as one compact JSON line (no trailing newline); a version 1
+        observation is written without the version 2 fields."""
+        return self.model_dump_json(exclude={"event_id", "received"} if self.v == 1 else None)
 
 
 def json_schema() -> dict[str, Any]:
-    """The JSON Schema of one feed line (draft 2020-12), as published in docs/feed/."""
+    """The JSON Schema of one feed line (draft 2020-12, this version), as published in
+    docs/feed/."""
     schema = Observation.model_json_schema()
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
-    schema["title"] = "ORTwin feed observation, version 1"
+    schema["title"] = f"ORTwin feed observation, version {FEED_VERSION}"
     schema["properties"]["time"]["pattern"] = r"(Z|z|[+-]\d\d:?\d\d)$"  # an offset is required
+    schema["properties"]["received"]["anyOf"][0]["pattern"] = r"(Z|z|[+-]\d\d:?\d\d)$"
     schema["required"] = sorted(set(schema.get("required", [])) | {"v"})
     schema["allOf"] = [
         {"if": {"properties": {"kind": {"const": kind}}, "required": ["kind"]},
          "then": {"properties": {"value": {"enum": list(values)}}}}
         for kind, values in VALUES.items()]
+    schema["allOf"].append({"if": {"properties": {"v": {"const": 1}}, "required": ["v"]},
+                            "then": {"properties": {"event_id": {"type": "null"},
+                                                    "received": {"type": "null"}}}})
     return schema
 
 
@@ -107,6 +142,9 @@ def parse_line(text: str, lineno: int = 1, file: str | Path = "<feed>") -> Obser
     if "v" not in data:
         raise FeedError(file, f"line {lineno}: v", f"required field is missing (the format "
                         f"version, {FEED_VERSION})")
+    if data["v"] not in READ_VERSIONS:
+        raise FeedError(file, f"line {lineno}: v", f"expected one of "
+                        f"{', '.join(map(str, READ_VERSIONS))} (got {data['v']!r})")
     try:
         return Observation.model_validate(data)
     except ValidationError as e:

@@ -35,9 +35,11 @@ class SuiteModel:
 
     def __init__(self, scenario: Scenario, policy: Policy, week: Week,
                  env: simpy.Environment | None = None,
-                 snapshot: SuiteSnapshot | None = None) -> None:
+                 snapshot: SuiteSnapshot | None = None, drain_days: int = DRAIN_DAYS) -> None:
         self.scn, self.policy, self.week = scenario, policy, week
         self.start = start = snapshot.time if snapshot else 0.0
+        self.drain_days = drain_days
+        self._days = range(max(-1, int(start // 1440) - 1), scenario.horizon_days + drain_days)
         self.env = env or simpy.Environment(initial_time=start)
         self.log = EventLog()
         self.end = scenario.horizon_days * 1440.0
@@ -53,7 +55,7 @@ class SuiteModel:
         self._caps = {r.id: set(r.capabilities) for r in scenario.rooms}
         self._windows = {
             (r.id, d): (d * 1440 + w.start, d * 1440 + w.end)
-            for r in scenario.rooms for d in range(-1, scenario.horizon_days + DRAIN_DAYS)
+            for r in scenario.rooms for d in self._days
             if (w := r.hours.get(scenario.weekday(d))) is not None  # type: ignore[call-overload]
         }
         self._build_resources()
@@ -105,7 +107,7 @@ class SuiteModel:
     # --- set-up -------------------------------------------------------------------------
     def _build_resources(self) -> None:
         scn, env, log = self.scn, self.env, self.log
-        days = range(-1, scn.horizon_days + DRAIN_DAYS)
+        days = self._days
         self.staff = Pool(env, log, "staff:", {
             role: daily_schedule(
                 [(d * 1440 + s.start, d * 1440 + s.end, s.count)
@@ -431,8 +433,8 @@ class SuiteModel:
             self._notify(rid)
 
     def run(self) -> None:
-        """Run to the end of the horizon and let work under way drain."""
-        self.env.run(until=self.end + DRAIN_DAYS * 1440)
+        """Run to the end of the horizon and let work under way drain (``drain_days``)."""
+        self.env.run(until=self.end + self.drain_days * 1440)
         for cid in self.week.cases:
             if cid not in self.terminal and cid in self.started:
                 self._finish(cid, "not_started", "unfinished")

@@ -9,18 +9,25 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Generator
 
+from twin.demand import Case
 from twin.model import SuiteModel
+from twin.scenario import Scenario
 from twin.snapshot import RoomSnapshot, SuiteSnapshot
 
 
-def _procedure_dist(model: SuiteModel, cid: str):
-    c = model.week.cases[cid]
-    proc = next(p for p in model.scn.service(c.service).procedures if p.id == c.procedure)
-    surgeon = next(s for s in model.scn.surgeons if s.id == c.surgeon)
+def case_duration(scn: Scenario, c: Case):
+    """The distribution of a case's in-room minutes (its surgeon's, under the scenario's
+    stress), the one its full duration was drawn from."""
+    proc = next(p for p in scn.service(c.service).procedures if p.id == c.procedure)
+    surgeon = next(s for s in scn.surgeons if s.id == c.surgeon)
     own = surgeon.durations.get(proc.id)
     if own is not None:
-        return own.scaled(model.scn.stress.duration_factor)
-    return proc.duration.scaled(surgeon.speed * model.scn.stress.duration_factor)
+        return own.scaled(scn.stress.duration_factor)
+    return proc.duration.scaled(surgeon.speed * scn.stress.duration_factor)
+
+
+def _procedure_dist(model: SuiteModel, cid: str):
+    return case_duration(model.scn, model.week.cases[cid])
 
 
 def _resume_case(model: SuiteModel, rs: RoomSnapshot) -> Generator:
@@ -28,7 +35,9 @@ def _resume_case(model: SuiteModel, rs: RoomSnapshot) -> Generator:
     assert cid is not None
     c, tr = model.week.cases[cid], model.week.truth[cid]
     e = max(rs.elapsed, 0.0)
-    total = e + float(_procedure_dist(model, cid).residual(tr.u_duration, e))
+    rest = rs.remaining if rs.remaining is not None else \
+        float(_procedure_dist(model, cid).residual(tr.u_duration, e))
+    total = e + rest
     pre, post = tr.pre, tr.post
     if rs.phase == "pre":
         pre = max(pre, e + 0.5)
@@ -60,9 +69,12 @@ def _resume_turnover(model: SuiteModel, rs: RoomSnapshot) -> Generator:
     f = scn.stress.turnover_factor
     base = scn.turnover.scaled(f)
     # the uniform behind the leaving case's turnover sample, else the median
-    tr = model.week.truth.get(rs.case_id or "")
-    u = float(base.cdf(tr.turnover)) if tr else 0.5
-    remaining = float(base.residual(u, rs.elapsed))
+    if rs.remaining is not None:
+        remaining = rs.remaining
+    else:
+        tr = model.week.truth.get(rs.case_id or "")
+        u = float(base.cdf(tr.turnover)) if tr else 0.5
+        remaining = float(base.residual(u, rs.elapsed))
     yield from model.turnover(rs.room, rs.case_id or "", remaining)
 
 
@@ -80,9 +92,11 @@ def resume(model: SuiteModel, snap: SuiteSnapshot) -> dict[str, Generator]:
         c, tr = model.week.cases[ps.case_id], model.week.truth[ps.case_id]
         model.pacu.seize({"pacu": 1})
         model.log.case(model.env.now - ps.elapsed, "pacu_in", ps.case_id)
-        dist = model.scn.pacu.los[c.patient_class]
-        u = float(dist.cdf(tr.pacu_los))
-        remaining = float(dist.residual(u, ps.elapsed))
+        if ps.remaining is not None:
+            remaining = ps.remaining
+        else:
+            dist = model.scn.pacu.los[c.patient_class]
+            remaining = float(dist.residual(float(dist.cdf(tr.pacu_los)), ps.elapsed))
         model.started.add(ps.case_id)
         model.env.process(model._recover(ps.case_id, remaining, boarding=ps.state == "boarding"))
     return leads

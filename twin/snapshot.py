@@ -18,7 +18,9 @@ class RoomSnapshot:
 
     ``state``: ``idle``, ``in_case`` (``case_id`` in the room, in ``phase``), ``turnover`` or
     ``down`` (until ``down_until``). ``elapsed`` is minutes since the case entered the room
-    (``in_case``), since the turnover began (``turnover``), else ignored.
+    (``in_case``), since the turnover began (``turnover``), else ignored. ``remaining``, when
+    given, is the case's (or turnover's) remaining room time already drawn by the caller from
+    its residual-life distribution; otherwise the model draws it.
     """
 
     room: str
@@ -27,15 +29,18 @@ class RoomSnapshot:
     phase: Literal["pre", "procedure", "post", "hold"] = "procedure"
     elapsed: float = 0.0
     down_until: float | None = None
+    remaining: float | None = None
 
 
 @dataclass(frozen=True)
 class PacuSnapshot:
-    """A patient in PACU: ``recovering`` for ``elapsed`` minutes, or ``boarding`` for a bed."""
+    """A patient in PACU: ``recovering`` for ``elapsed`` minutes, or ``boarding`` for a bed;
+    ``remaining`` as for :class:`RoomSnapshot`."""
 
     case_id: str
     state: Literal["recovering", "boarding"] = "recovering"
     elapsed: float = 0.0
+    remaining: float | None = None
 
 
 @dataclass(frozen=True)

@@ -6,23 +6,14 @@ Light: the core may import this; nothing here needs numpy, OpenCV or a model.
 
 from __future__ import annotations
 
-from twin.feed import ROOM_STATES
+from twin.feed import ROOM_STATES, ROOM_TRANSITIONS
 
 STATES: tuple[str, ...] = ROOM_STATES
 """Class order of every model and probability vector (index = class id); the feed's room
 states (:data:`twin.feed.ROOM_STATES`)."""
 
-ALLOWED: dict[str, tuple[str, ...]] = {
-    "idle": ("setup", "patient_in_room"),
-    "setup": ("idle", "patient_in_room"),
-    "patient_in_room": ("procedure", "turnover", "idle", "setup"),
-    "procedure": ("patient_in_room",),
-    "turnover": ("idle", "setup", "patient_in_room"),
-}
-"""Transitions a room can make (besides staying): a patient enters a set-up (or, for an
-emergency, idle or not-yet-clean) room; a procedure starts and ends with the patient in the
-room; the patient leaves into turnover (or, rarely, straight to idle or setup); a cleaned room
-becomes idle or is set up for the next case."""
+ALLOWED: dict[str, tuple[str, ...]] = ROOM_TRANSITIONS
+"""Transitions a room can make besides staying (:data:`twin.feed.ROOM_TRANSITIONS`)."""
 
 PHASES: dict[str, str] = {
     "idle": "idle",

@@ -101,9 +101,12 @@ def frames(source: str, fps: float = 1.0, stale_s: float = 30.0,
 def watch(source: str, room: str, model: StateModel, out: TextIO, fps: float = 1.0,
           start: dt.datetime | None = None, stale_s: float = 30.0,
           keep_frames: Path | None = None, cfg: TemporalConfig | None = None,
-          source_id: str | None = None, limit: int | None = None) -> int:
+          source_id: str | None = None, limit: int | None = None,
+          heartbeat_s: float = 60.0) -> int:
     """Run ``source`` through ``model`` and the decoder, writing observations to ``out`` as
-    they are decided (one JSON line each, flushed); returns the number written."""
+    they are decided (one JSON line each, flushed), and a ``source_status: live`` heartbeat
+    every ``heartbeat_s`` seconds of video (0: none) so that silence means a dead camera;
+    returns the number written."""
     start = start or dt.datetime.now(dt.UTC).replace(microsecond=0)
     cfg = cfg or TemporalConfig(fps=fps)
     dec = RoomStateDecoder(cfg)
@@ -124,7 +127,7 @@ def watch(source: str, room: str, model: StateModel, out: TextIO, fps: float = 1
         emit([Observation(time=start + dt.timedelta(seconds=t), room=room, kind="source_status",
                           value=value, source="camera", source_id=sid, detail=detail)])
 
-    n, last_t = 0, 0.0
+    n, last_t, beat = 0, 0.0, 0.0
     for fr in frames(source, fps, stale_s):
         if fr.image is None:
             if not stale:
@@ -145,6 +148,9 @@ def watch(source: str, room: str, model: StateModel, out: TextIO, fps: float = 1
         if decided:
             prev = decided[-1].state
         emit(observations(chs, room, start, sid, detail))
+        if heartbeat_s > 0 and fr.t - beat >= heartbeat_s:
+            status(fr.t, "live")
+            beat = fr.t
         n += 1
         if limit is not None and n >= limit:
             break
