@@ -75,6 +75,7 @@ class Nowcast:
     reps: int
     seconds: float = math.nan
     notes: list[str] = field(default_factory=list)
+    samples: dict[str, np.ndarray] = field(default_factory=dict)  # room -> finish per rep
 
     def clock(self, minute: float) -> str:
         """``HH:MM`` of a minute of the plan's day."""
@@ -244,6 +245,34 @@ def run_rep(scn: Scenario, cases: dict[str, Case], truths: dict, snap: SuiteSnap
     return RepDay(out, start, cancelled, pacu, holds)
 
 
+def staffed_for_plan(scn: Scenario, plan: DayPlan) -> tuple[Scenario, list[str]]:
+    """The scenario with each room staffed on the plan's day at least as long as the plan books
+    it (a room booked past its usual hours is staffed for that day: the plan is the day's
+    commitment), and open on that day if the plan uses it."""
+    from math import ceil
+
+    from twin.schema import Window
+
+    wd = scn.weekday(plan.day)
+    ends = (plan.cases["booked_start"] + plan.cases["booked_minutes"] - plan.midnight).groupby(
+        plan.cases["room"]).max()
+    starts = (plan.cases["booked_start"] - plan.midnight).groupby(plan.cases["room"]).min()
+    rooms, notes = [], []
+    for r in scn.rooms:
+        w = r.hours.get(wd)  # type: ignore[call-overload]
+        if r.id in ends.index:
+            end = int(ceil(float(ends[r.id]) / 15) * 15)
+            start = int(float(starts[r.id]))
+            if w is None or end > w.end or start < w.start:
+                new = Window(start=min(start, w.start) if w else start,
+                             end=max(end, w.end) if w else end)
+                notes.append(f"{r.id} staffed {plan.clock(plan.midnight + new.start)}-"
+                             f"{plan.clock(plan.midnight + new.end)} as the plan books it")
+                r = r.model_copy(update={"hours": {**r.hours, wd: new}})
+        rooms.append(r)
+    return scn.model_copy(update={"rooms": rooms}), notes
+
+
 # --- the engine ---------------------------------------------------------------------------------
 class NowcastEngine:
     """A day's now-cast machinery: cases and their sampled outcomes are drawn once, so each
@@ -252,7 +281,7 @@ class NowcastEngine:
     def __init__(self, scn: Scenario, plan: DayPlan, config: NowcastConfig | None = None) -> None:
         self.config = cfg = config or NowcastConfig()
         self.plan = plan
-        self.scn = plan.scenario(scn)
+        self.scn, self.notes = staffed_for_plan(plan.scenario(scn), plan)
         self.cases = plan_cases(self.scn, plan)
         self.reps = range(cfg.reps)
         self.truths = sample_truths(self.scn, self.cases, cfg.seed, self.reps)

@@ -34,7 +34,7 @@ def add_parsers(sub, whole, seed) -> None:
                    help="forecast time on the plan's date (default: the feed's latest time)")
     n.add_argument("--follow", action="store_true",
                    help="tail the feed and re-forecast whenever observations arrive")
-    n.add_argument("--reps", type=whole, default=200, help="replications (default 200)")
+    n.add_argument("--reps", type=whole("--reps", 1), default=200, help="replications (default 200)")
     n.add_argument("--seed", type=seed, default=20260, help="base seed (default 20260)")
     n.add_argument("--policy", default="rules",
                    help="policy asked for day-of proposals (default rules; 'none' to skip)")

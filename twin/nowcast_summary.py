@@ -73,11 +73,11 @@ def summarise_nowcast(eng: NowcastEngine, live: LiveState, at: float, reps: list
         })
     cdf = pd.DataFrame(crow)
     # --- rooms
-    rrow = []
+    rrow, samples = [], {}
     for room in eng.scn.rooms:
         rid, r = room.id, live.rooms[room.id]
         w = eng.windows.get(rid)
-        fin = _room_finish(eng, live, reps, rid)
+        fin = samples[rid] = _room_finish(eng, live, reps, rid)
         mine = cdf.loc[cdf["room"] == rid] if len(cdf) else cdf
         if w is None and not len(mine):
             continue
@@ -113,7 +113,7 @@ def summarise_nowcast(eng: NowcastEngine, live: LiveState, at: float, reps: list
     pacu = _pacu_table(eng, at, reps)
     nc = Nowcast(at=at, plan=plan, rooms=rdf, cases=cdf, pacu=pacu, alerts=[],
                  proposals=pd.DataFrame(columns=PROPOSAL_COLUMNS), feed=live.counts(),
-                 quarantine=pd.DataFrame(live.quarantine), reps=n)
+                 quarantine=pd.DataFrame(live.quarantine), reps=n, samples=samples)
     nc.alerts = alerts(eng, live, nc)
     return nc
 

@@ -22,7 +22,7 @@ ROOM_STATE_OF: dict[str, str] = {"in_room": "patient_in_room", "procedure_start"
                                  "turnover_end": "idle"}
 """The room state each event of the twin's log starts."""
 FEED_EVENTS: tuple[str, ...] = ("in_room", "procedure_start", "procedure_end", "out_of_room",
-                                "pacu_in", "pacu_out")
+                                "pacu_in", "pacu_out", "cancelled")
 
 
 @dataclass

@@ -1,0 +1,92 @@
+"""Now-cast accuracy on simulated days where the truth is known: the baseline scenario's
+weekdays (as-booked, no add-ons, so the plan holds every case), fed once with perfect room
+states and milestones and once with what the camera model reports from rendered video
+(vision.live_feed). Same scores as bench/nowcast_accuracy.py (twin.nowcast_eval). Needs the
+vision extra (onnxruntime, OpenCV); rendering takes a few minutes a day on 2 cores.
+
+    python bench/nowcast_accuracy_sim.py [--days 3] [--reps 200] [--json out/nowcast/accuracy_sim.json]
+    python bench/nowcast_accuracy_sim.py --record tests/golden/nowcast_sim   # golden feed files
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import pandas as pd  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+SEED = 11
+
+
+def sim_scenario():
+    """The baseline scenario without add-ons."""
+    from twin.scenario import load_scenario
+
+    scn = load_scenario(ROOT / "scenarios/baseline.yaml")
+    return scn.model_copy(update={"addons": scn.addons.model_copy(update={"per_day": 0.0})})
+
+
+def sim_day(k: int):
+    """Simulated day ``k``: weekday 1 + k mod 4 of replication k (as-booked)."""
+    from twin.sim_feed import simulate_day
+
+    return simulate_day(sim_scenario(), 1 + k % 4, SEED, k, policy="as-booked")
+
+
+def main(argv: list[str] | None = None) -> int:
+    from twin.dayplan import write_plan
+    from twin.feed import write_feed
+    from twin.nowcast_eval import overrun_summary, score_day, summary
+    from twin.sim_feed import events_feed
+    from vision.live_feed import camera_feed
+    from vision.runtime import StateModel
+
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--days", type=int, default=3)
+    ap.add_argument("--reps", type=int, default=200)
+    ap.add_argument("--json", default=None)
+    ap.add_argument("--record", default=None, metavar="PREFIX",
+                    help="write day 0's plan, perfect feed and camera feed as PREFIX.*")
+    args = ap.parse_args(argv)
+    model = StateModel(ROOT / "vision/models/or_states.onnx")
+    res: dict[str, list] = {"perfect": [], "camera": []}
+    over: dict[str, list] = {"perfect": [], "camera": []}
+    for k in range(args.days):
+        sim = sim_day(k)
+        actual = sim.actual_finish()
+        t = time.perf_counter()
+        cam = camera_feed(sim, model, SEED + k)
+        print(f"day {k} ({sim.plan.date}): {len(sim.plan.cases)} cases; camera feed "
+              f"{len(cam)} lines in {time.perf_counter() - t:.0f} s", flush=True)
+        feeds = {"perfect": events_feed(sim), "camera": cam}
+        if args.record and k == 0:
+            write_plan(sim.plan, f"{args.record}.plan.csv")
+            write_feed(feeds["perfect"], f"{args.record}.perfect.jsonl")
+            write_feed(cam, f"{args.record}.camera.jsonl")
+        for name, feed in feeds.items():
+            s, o = score_day(sim.scenario, sim.plan, feed, actual, reps=args.reps,
+                             label=f"day{k}")
+            res[name].append(s)
+            over[name].append(o)
+    out = {}
+    for name in res:
+        table = summary(pd.concat(res[name], ignore_index=True))
+        ov = overrun_summary(pd.concat(over[name], ignore_index=True))
+        print(f"\n{name} feed, {args.days} simulated days, {args.reps} replications")
+        print(table.round(2).to_string(index=False))
+        print("one hour ahead:", {k: round(v, 3) for k, v in ov.items()})
+        out[name] = {"hours": table.to_dict("records"), "overrun": ov}
+    if args.json:
+        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.json).write_text(json.dumps(out, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
