@@ -2,8 +2,9 @@
 
 A thin layer over the public API: :mod:`twin.levers` changes a scenario, :func:`twin.compare
 .compare` runs it, :mod:`twin.outcomes`, :mod:`twin.charts` and :mod:`twin.report` show the
-results, :mod:`calibration` loads, fits and replays case logs. Results are kept in session state
-so moving between pages never reruns a simulation.
+results, :mod:`calibration` loads, fits and replays case logs, and :mod:`twin.board` prepares the
+OR status board of a live now-cast (:mod:`twin.nowcast`). Results are kept in session state so
+moving between pages never reruns a simulation.
 """
 
 from __future__ import annotations
@@ -19,21 +20,32 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from twin import charts, outcomes
+from twin import board, charts, outcomes
 from twin.compare import (
     DEFAULT_KPIS,
     CompareError,
     compare,
     scenario_effects,
 )
+from twin.dayplan import read_plan
+from twin.feed import Feed, read_feed
 from twin.kpis import kpi_def
 from twin.levers import Levers, RoomDowntime, apply_levers, scenario_diff, summarise_diff
+from twin.live import LiveState
+from twin.nowcast import Nowcast, NowcastConfig, NowcastEngine
 from twin.report import difference_table, kpi_table, render_report
-from twin.scenario import WEEKDAYS, Scenario, ScenarioError, load_scenario, scenario_from_upload
+from twin.scenario import (
+    WEEKDAYS,
+    Scenario,
+    ScenarioError,
+    hhmm,
+    load_scenario,
+    scenario_from_upload,
+)
 
 ROOT = Path(__file__).resolve().parent
 SCENARIOS = ROOT / "scenarios"
-PAGES = ("Scenario", "Run", "Results", "History")
+PAGES = ("Scenario", "Run", "Results", "History", "OR status board")
 CALIBRATED = "The calibrated scenario (History page)"
 DAY_NAMES = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 BUNDLED_LOG = ROOT / "calibration" / "data" / "or_case_log_2022_jan_feb.csv"
@@ -48,7 +60,7 @@ POLICY_HELP = {
 # Per page, the session keys of its widgets whose values outlive a visit to another page
 # (a comment, not a docstring: Streamlit would print a bare string on the page).
 KEEP = {"Scenario": ("lv_", "bundled", "src"), "Run": ("policies", "reps", "seed", "workers", "with_base"),
-        "History": ("h_",)}
+        "History": ("h_",), "OR status board": ("b_",)}
 
 st.set_page_config(page_title="ORTwin what-if", layout="wide")
 state = st.session_state
@@ -527,6 +539,266 @@ def page_history() -> None:
             st.caption(n)
 
 
+# --- OR status board ----------------------------------------------------------------------------
+
+LIVE = SCENARIOS / "live"
+DEMO_PLAN = "baseline_tuesday.plan.csv"
+BOARD_TIMES = board.clock_options()
+BOARD_POLICIES = ("rules", "manual", "none")
+TILES_PER_ROW = 5
+Stamp = tuple[str, int, int]
+
+
+def _stamp(path: Path) -> Stamp:
+    s = path.stat()
+    return str(path), s.st_mtime_ns, s.st_size
+
+
+@st.cache_resource(max_entries=8, show_spinner="building the now-cast engine")
+def _engine(scn: Stamp, plan: Stamp, reps: int) -> NowcastEngine:
+    """The day's now-cast engine, rebuilt only when a file changes or the replications do."""
+    s = load_scenario(scn[0])
+    return NowcastEngine(s, read_plan(plan[0], s), NowcastConfig(reps=reps))
+
+
+@st.cache_resource(max_entries=8, show_spinner=False)
+def _feed(stamp: Stamp) -> Feed:
+    """The feed file, re-read when it changes."""
+    return read_feed(stamp[0])
+
+
+@st.cache_resource(max_entries=8, show_spinner=False)
+def _latest(ekey: tuple, _eng: NowcastEngine, fkey: Stamp, _feed: Feed) -> float | None:
+    """Minute of the feed's latest applied observation."""
+    return board.live_at(_eng.plan, [r.id for r in _eng.scn.rooms], _feed, None).latest
+
+
+@st.cache_resource(max_entries=64, show_spinner="forecasting the rest of the day")
+def _forecast(ekey: tuple, _eng: NowcastEngine, fkey: Stamp, _feed: Feed, at: float,
+              policy: str) -> tuple[LiveState, Nowcast]:
+    """The live state and the now-cast at ``at`` (a refresh with nothing new costs nothing)."""
+    live = board.live_at(_eng.plan, [r.id for r in _eng.scn.rooms], _feed, at)
+    return live, _eng.forecast(live, at, None if policy == "none" else policy)
+
+
+@st.cache_resource(show_spinner="loading the bundled case log")
+def _bundled_history():
+    from calibration.loader import load_history
+
+    return load_history(BUNDLED_LOG, BUNDLED_MAPPING)
+
+
+def _follow_changed() -> None:
+    """Following starts the replay clock at the board time; stopping leaves the board where the
+    replay had got to."""
+    if state.b_follow:
+        state.b_follow_since, state.b_follow_from = time.time(), state.b_time
+    elif not state.get("b_latest") and state.get("b_replay_at"):
+        state.b_time = state.b_replay_at
+
+
+def _replay_restart() -> None:
+    state.b_follow_since, state.b_follow_from = time.time(), state.b_time
+
+
+def page_board() -> None:
+    st.header("OR status board")
+    st.write("The suite now, from the day's plan and its live feed: a tile per room with the "
+             "forecast of the rest of its day (P10–P90 from the now-cast's replications), the "
+             "day so far, PACU, alerts, and drill-downs against figures from the literature.")
+    plans = sorted(p.name for p in LIVE.glob("*.plan.csv"))
+    if not plans:
+        st.warning("No day plans (*.plan.csv) in scenarios/live/.")
+        return
+    names = _bundled()
+    c = st.columns([2, 3, 1, 1])
+    scn_name = c[0].selectbox("Scenario", names, index=names.index("baseline.yaml")
+                              if "baseline.yaml" in names else 0, key="b_scenario")
+    plan_name = c[1].selectbox("Day plan (its feed is the .feed.jsonl of the same name)", plans,
+                               index=plans.index(DEMO_PLAN) if DEMO_PLAN in plans else 0,
+                               key="b_plan")
+    state.setdefault("b_reps", 100)
+    reps = c[2].number_input("Replications", 10, 2000, step=10, key="b_reps")
+    c[3].selectbox("Proposals from", BOARD_POLICIES, key="b_policy")
+    state.setdefault("b_time", "11:00")
+    t = st.columns([4, 2, 1, 1])
+    t[0].select_slider("Board time", BOARD_TIMES, key="b_time", on_change=_replay_restart)
+    latest = t[1].toggle("Latest in feed", key="b_latest",
+                         help="the board time is the feed's latest observation")
+    follow = t[1].toggle("Follow the feed", key="b_follow", on_change=_follow_changed,
+                         help="re-read the feed file and refresh the board every few seconds; "
+                              "without 'Latest in feed' the recorded day is replayed from the "
+                              "board time")
+    every = t[2].number_input("Refresh every (s)", 1, 600, 5, key="b_every")
+    t[3].number_input("Replay: min per refresh", 1, 240, 10, key="b_step", disabled=latest)
+    feed_path = LIVE / plan_name.replace(".plan.csv", ".feed.jsonl")
+    if not feed_path.is_file():
+        st.error(f"No feed for {plan_name}: expected scenarios/live/{feed_path.name}.")
+        return
+    try:
+        _engine(_stamp(SCENARIOS / scn_name), _stamp(LIVE / plan_name), int(reps))
+    except ScenarioError as e:
+        st.error(f"Cannot build the board: {e}")
+        return
+    st.fragment(_board, run_every=float(every) if follow else None)(
+        SCENARIOS / scn_name, LIVE / plan_name, feed_path, int(reps))
+
+
+def _board_time(eng: NowcastEngine, latest: float | None) -> tuple[float, str]:
+    """The board time and how it was set (by hand, latest observation, or a replay)."""
+    plan = eng.plan
+    if latest is None:
+        latest = float(plan.cases["booked_start"].min())
+    if state.b_latest:
+        return latest, "latest observation in the feed"
+    if not state.b_follow:
+        return plan.midnight + hhmm(state.b_time), "set by hand"
+    start = state.setdefault("b_follow_from", state.b_time)
+    since = state.setdefault("b_follow_since", time.time())
+    at = board.replay_minute(plan.midnight + hhmm(start), time.time() - since,
+                             float(state.b_every), float(state.b_step), latest)
+    state.b_replay_at = board.snap_clock(at - plan.midnight, BOARD_TIMES)
+    return at, (f"replaying the recorded feed from {start}, {state.b_step} min on every "
+                f"{state.b_every} s" + (" (end of the feed)" if at >= latest else ""))
+
+
+def _board(scn_path: Path, plan_path: Path, feed_path: Path, reps: int) -> None:
+    """The board (a fragment: refreshed on its own while following the feed)."""
+    try:
+        _board_body(scn_path, plan_path, feed_path, reps)
+    except (OSError, ScenarioError) as e:  # a file changed under the board (FeedError too)
+        st.error(f"Cannot refresh the board: {e}")
+    except Exception as e:  # noqa: BLE001 - a fragment's rerun is outside main()'s guard
+        log.exception("the OR status board failed")
+        st.error(f"Something went wrong on this page ({type(e).__name__}: {e}). The details "
+                 "are in the app's log; please report them.")
+
+
+def _board_body(scn_path: Path, plan_path: Path, feed_path: Path, reps: int) -> None:
+    """The board at its time: tiles, the day so far, PACU, alerts, feed, drill-down."""
+    ekey = (_stamp(scn_path), _stamp(plan_path), reps)
+    eng = _engine(*ekey)
+    fkey = _stamp(feed_path)
+    feed = _feed(fkey)
+    plan = eng.plan
+    latest = _latest(ekey, eng, fkey, feed)
+    at, how = _board_time(eng, latest)
+    live, nc = _forecast(ekey, eng, fkey, feed, float(at), state.b_policy)
+    st.subheader(f"{plan.date:%A %d %B %Y}, {nc.clock(at)}")
+    st.caption(f"Board time {how}. {nc.reps} replications in {nc.seconds:.1f} s; bands are "
+               "P10–P90 of the replications · plan "
+               f"{plan_path.name} · feed {feed_path.name} ({feed.lines_read} lines, latest "
+               f"observation {nc.clock(latest) if latest is not None else '-'}). Risk of running "
+               f"past the staffed end: green below {board.AMBER_AT:.0%}, amber from "
+               f"{board.AMBER_AT:.0%}, red from {board.RED_AT:.0%}."
+               + "".join(f" {n[0].upper()}{n[1:]}." for n in eng.notes))
+    turn = eng.scn.turnover.scaled(eng.scn.stress.turnover_factor)
+    tiles = board.room_tiles(nc, float(turn.ppf(0.5)))
+    for i in range(0, len(tiles), TILES_PER_ROW):
+        for col, tile in zip(st.columns(TILES_PER_ROW), tiles[i:i + TILES_PER_ROW], strict=False):
+            with col.container(border=True):
+                st.markdown(tile.header)
+                st.markdown(tile.body)
+    with st.expander("The tiles as a table"):
+        st.dataframe(board.rooms_table(nc), hide_index=True, width="stretch", key="board_rooms")
+    _suite_summary(eng, live, nc, at)
+    _drilldown(eng, live, at)
+
+
+def _suite_summary(eng: NowcastEngine, live: LiveState, nc: Nowcast, at: float) -> None:
+    s = board.suite_so_far(live, eng.windows, at, eng.scn)
+    st.subheader("The suite so far")
+    m = st.columns(4)
+    m[0].metric("First cases on time", f"{s.on_time_share:.0%}" if s.first_cases_due else "-",
+                help=f"{s.first_cases_on_time} of {s.first_cases_due} rooms' first cases in the "
+                     f"room by their planned start + {board.ON_TIME_GRACE_MIN:.0f} min "
+                     "(rooms whose first case is not yet due are left out). Literature: 66% "
+                     "rising to 72% after an intervention (PMC11703430).", border=True)
+    m[1].metric("Utilisation so far", f"{s.utilisation:.0%}" if s.staffed_min else "-",
+                help=f"{s.in_room_min:,.0f} in-room minutes within staffed hours / "
+                     f"{s.staffed_min:,.0f} staffed minutes elapsed", border=True)
+    m[2].metric("Median turnover so far",
+                f"{s.turnover_median:.0f} min" if s.turnovers else "-",
+                help=f"{s.turnovers} turnovers. Literature ~36 min (Mazzei 1994); the 2022 case "
+                     "log's median is 29 min.", border=True)
+    m[3].metric("PACU now", f"{s.pacu_now} of {s.pacu_beds} beds", border=True)
+    st.caption(f"First cases on time: {s.first_cases_on_time} of {s.first_cases_due} due "
+               "(benchmark 66% → 72%, PMC11703430) · utilisation: in-room / staffed minutes "
+               "elapsed · turnover benchmark ~36 min (Mazzei 1994), 29 min (2022 log median).")
+    left, right = st.columns([3, 2])
+    with left:
+        if len(nc.pacu):
+            st.altair_chart(board.pacu_chart(nc.pacu, eng.plan), key="board_pacu")
+        else:
+            st.caption("No PACU forecast: the board time is past the end of the day.")
+    with right:
+        st.markdown("**Alerts**")
+        for a in nc.alerts:
+            st.warning(a)
+        if not nc.alerts:
+            st.success("No alerts.")
+        policy = state.b_policy
+        st.markdown(f"**Day-of proposals** ({policy}; shown, never applied)")
+        if policy == "none":
+            st.caption("No policy asked.")
+        elif len(nc.proposals):
+            st.dataframe(board.proposals_table(nc), hide_index=True, width="stretch",
+                         key="board_proposals")
+        else:
+            st.caption("None: no room with a case in it is likely to run past its staffed end.")
+    bad = sum(v for k, v in nc.feed.items() if k not in ("applied", "resolved", "heartbeat"))
+    with st.expander(f"Feed: {nc.feed.get('applied', 0)} applied, {nc.feed.get('resolved', 0)} "
+                     f"resolved, {bad} quarantined"):
+        st.dataframe(board.feed_table(nc), hide_index=True, key="board_feed")
+        st.markdown("**Quarantine** (observations set aside, with their reasons)")
+        st.dataframe(nc.quarantine, hide_index=True, width="stretch", key="board_quarantine")
+
+
+def _drilldown(eng: NowcastEngine, live: LiveState, at: float) -> None:
+    st.subheader("Drill-down")
+    d = st.columns([2, 3])
+    day = d[0].radio("Period", ("The board's day so far", "History: the bundled 2022 case log"),
+                     key="b_period") == "The board's day so far"
+    by = d[1].radio("By", board.GROUPS, horizontal=True, key="b_by")
+    if day:
+        cases, windows, upto = board.day_cases(live), board.day_windows(eng.windows,
+                                                                         live.plan.date), at
+    else:
+        hist = _bundled_history()
+        dates = hist.cases["date"].dropna()
+        lo, hi = dates.min().date(), dates.max().date()
+        rng = st.date_input("Dates", (lo, hi), lo, hi, key="b_h_dates")
+        if not isinstance(rng, tuple) or len(rng) != 2:
+            st.info("Choose the last date of the period too.")
+            return
+        cases, windows = board.history_cases(hist.cases, rng[0], rng[1])
+        upto = None
+        st.caption(f"{len(cases)} cases run from {rng[0]} to {rng[1]}; each room's staffed "
+                   "hours inferred from the period as calibration does (median first booked "
+                   "start to median end of the last booked case).")
+    if cases.empty:
+        st.info("No cases in this period.")
+        return
+    table = board.drilldown(cases, windows, by, upto)
+    cols = st.columns(len(board.MEASURES))
+    for col, m in zip(cols, board.MEASURES, strict=True):
+        col.altair_chart(board.drill_chart(table, by, m), key=f"board_chart_{m}")
+    st.caption("Turnover: out of room to the next case in, same room and day, 0 to "
+               f"{board.TURNOVER_MAX_MIN:.0f} min, credited to the case before. First case: the "
+               f"room-day's earliest planned case, on time within {board.ON_TIME_GRACE_MIN:.0f} "
+               "min. Rules: turnover ~36 min (Mazzei, J Clin Anesth 6:405, 1994) and the bundled "
+               "2022 case log's median 29 min; first-case on-time starts 66% rising to 72% after "
+               "an intervention (PMC11703430).")
+    st.dataframe(board.drill_display(table, by), hide_index=True, width="stretch",
+                 key="board_drill")
+    with st.expander("Turnovers and first cases, one row each"):
+        st.dataframe(board.detail_times(board.turnovers(cases), ("out_of_room", "in_room")),
+                     hide_index=True, width="stretch", key="board_turnovers")
+        st.dataframe(board.detail_times(board.first_cases(cases, upto),
+                                        ("planned_start", "in_room")),
+                     hide_index=True, width="stretch", key="board_first_cases")
+
+
 # --- page ---------------------------------------------------------------------------------------
 
 def main() -> None:
@@ -547,7 +819,7 @@ def main() -> None:
         st.sidebar.success(f"Results of run #{state.results['id']} kept for this session.")
     try:
         {"Scenario": page_scenario, "Run": page_run, "Results": page_results,
-         "History": page_history}[page]()
+         "History": page_history, "OR status board": page_board}[page]()
     except Exception as e:  # noqa: BLE001 - a page shows a message, never a traceback
         log.exception("page %s failed", page)
         st.error(f"Something went wrong on this page ({type(e).__name__}: {e}). The details "

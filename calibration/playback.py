@@ -54,6 +54,11 @@ def playback_day(history: History, day: dt.date | str, scn: Scenario,
     if booked.empty:
         raise HistoryError(history.source, "--date", f"no booked cases on {date.isoformat()}")
     day_scn, more = week_scenario(scn, booked, history.source)
+    if "cancelled" not in history.recorded and day_scn.stress.cancellation_factor > 0:
+        day_scn = day_scn.model_copy(update={"stress": day_scn.stress.model_copy(
+            update={"cancellation_factor": 0.0})})
+        more.append("the log records no cancellations (its cases are the ones that ran): no "
+                    "day-of cancellations are drawn")
     if "pacu_in" not in history.recorded and day_scn.pacu.when_full == "hold":
         day_scn = day_scn.model_copy(update={"pacu": day_scn.pacu.model_copy(
             update={"when_full": "overflow"})})

@@ -1,7 +1,9 @@
-"""Screenshots of the app for the docs: the Scenario page and the Results of a 3-replication run.
+"""Screenshots of the app for the docs: the Scenario page, the Results of a short run and the OR
+status board on the recorded demo day (scenarios/live/) at 11:00.
 
 Run from the repository root:  .venv/bin/python docs/screenshot.py
-Writes docs/img/app_scenario.png and docs/img/app_results.png (headless Chromium, offline).
+Writes docs/img/app_scenario.png, docs/img/app_results.png and docs/img/app_board.png (headless
+Chromium, offline).
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ IMG = ROOT / "docs" / "img"
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Start the app, run it, save the two screenshots; 0 on success."""
+    """Start the app, run it, save the three screenshots; 0 on success."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", type=Path, default=IMG, help="folder for the PNGs (docs/img)")
     ap.add_argument("--reps", type=int, default=10, help="replications to run (10)")
@@ -52,9 +54,15 @@ def main(argv: list[str] | None = None) -> int:
             goto(d, "Results", "KPIs per policy")
             wait_charts(d, 3)
             results = full_screenshot(d, args.out / "app_results.png", args.width)
+            d.set_window_size(args.width, 1000)
+            goto(d, "OR status board", "Tuesday 24 November 2026, 11:00", timeout=120)
+            wait_text(d, "staffed to")  # the tiles
+            wait_idle(d, 120)
+            wait_charts(d, 4)  # PACU and the drill-down charts
+            board = full_screenshot(d, args.out / "app_board.png", args.width)
         finally:
             d.quit()
-    for p in (scenario, results):
+    for p in (scenario, results, board):
         print(f"wrote {p.relative_to(ROOT) if p.is_relative_to(ROOT) else p} "
               f"({p.stat().st_size / 1e3:.0f} kB)")
     return 0

@@ -180,3 +180,42 @@ def test_bad_uploads_show_their_message_in_a_real_browser(tmp_path: Path) -> Non
                               "missing (a file not in the canonical schema needs a column "
                               "mapping)"]
     assert "Traceback" not in text
+
+
+def test_or_status_board_in_a_real_browser() -> None:
+    """The board's tiles, charts and stale marker on the recorded demo day, then following the
+    feed: the fragment refreshes itself and the replay moves the board time on."""
+    from twin.dayplan import read_plan
+    from twin.scenario import load_scenario
+
+    rooms = sorted(set(read_plan(ROOT / "scenarios/live/baseline_tuesday.plan.csv",
+                                 load_scenario(ROOT / "scenarios/baseline.yaml")).cases["room"]))
+    png = artifacts() / "app_board.png"
+    with streamlit_server(ROOT / "app.py") as url:
+        d = driver(1400, 1000)
+        try:
+            open_app(d, url)
+            goto(d, "OR status board", "Tuesday 24 November 2026, 11:00", timeout=120)
+            wait_text(d, "staffed to", 60)  # the tiles
+            wait_idle(d, 120)
+            charts = wait_charts(d, 4, timeout=90)  # PACU and the three drill-down charts
+            text = main_text(d)
+            errors = _errors(d)
+            full_screenshot(d, png, min_height=1600)
+            follow = (By.XPATH, '//*[@data-testid="stMain"]//label'
+                                '[.//p[normalize-space(.)="Follow the feed"]]')
+            WebDriverWait(d, 30).until(lambda drv: drv.find_element(*follow).is_displayed())
+            d.find_element(*follow).click()  # every 5 s the replay moves on 10 min
+            wait_text(d, "Tuesday 24 November 2026, 11:10", 60)
+            wait_text(d, "Tuesday 24 November 2026, 11:20", 30)
+            followed = main_text(d)
+        finally:
+            d.quit()
+    assert png.is_file() and png.stat().st_size > 20_000, png
+    assert charts >= 4, f"only {charts} charts drawn"
+    assert all(f"{room}\n" in text or f"{room} " in text for room in rooms), text
+    assert "Stale feed: no live observation since 10:55" in text and \
+        "OR3: no live observation" in text
+    assert "The suite so far" in text and "Drill-down" in text
+    assert not errors, errors
+    assert "replaying the recorded feed from 11:00" in followed

@@ -7,7 +7,8 @@ values, frames or Altair charts.
 Drill-downs work on a *milestone frame* (``CASE_COLUMNS``: one row per case, times as minutes on
 one axis whose midnights are multiples of 1440) and a *windows frame* (``room, day, open, close``:
 staffed hours of each room-day). :func:`day_cases` makes one from the live state's milestones,
-:func:`history_cases` from a case log's canonical columns. Definitions, as in :mod:`twin.kpis`:
+:func:`history_cases` from a case log's canonical columns. Definitions (the grace and the
+turnover limit of :mod:`twin.kpis`; first cases and turnover credit as calibration reads a log):
 
 * turnover: a case's out-of-room to the next case's in-room in the same room on the same day,
   kept when 0 to ``TURNOVER_MAX_MIN`` minutes (a longer gap is idle time); it is credited to the
@@ -36,6 +37,7 @@ from twin.feed import Feed
 from twin.live import LiveConfig, LiveState, live_state
 from twin.nowcast import Nowcast, base_snapshot
 from twin.scenario import Scenario
+from twin.schema import hhmm
 
 AMBER_AT = 0.2
 """Probability of running past the staffed end from which a room's tile is amber."""
@@ -58,6 +60,8 @@ MEASURES = {"turnover_median": "Median turnover (min)",
             "on_time_share": "First cases on time (share)",
             "utilisation": "Utilisation (in-room / staffed)"}
 """Drill-down measures charted, with their axis titles."""
+TIMER = ":material/timer:"
+"""The turnover timer's icon (Streamlit's bundled icon font: no emoji font needed)."""
 STATE_WORDS = {"idle": "Idle", "setup": "Set-up", "patient_in_room": "Patient in room",
                "procedure": "Procedure", "turnover": "Turnover"}
 
@@ -69,18 +73,19 @@ class Benchmark:
     measure: str
     value: float
     label: str
+    colour: str = "#d62728"
 
 
 BENCHMARKS: tuple[Benchmark, ...] = (
-    Benchmark("turnover_median", 36.0, "~36 min (Mazzei, J Clin Anesth 1994)"),
-    Benchmark("turnover_median", 29.0, "29 min: median of the 2022 case log"),
-    Benchmark("on_time_share", 0.66, "66% on time (PMC11703430, before)"),
-    Benchmark("on_time_share", 0.72, "72% on time (PMC11703430, after)"),
+    Benchmark("turnover_median", 36.0, "~36 min Mazzei 1994"),
+    Benchmark("turnover_median", 29.0, "2022 log median 29 min", "#9467bd"),
+    Benchmark("on_time_share", 0.66, "PMC11703430: 66% before"),
+    Benchmark("on_time_share", 0.72, "72% after"),
 )
 """Reference figures of ../shared/data/SOURCES.md."""
 
 
-def hhmm(minute: float) -> str:
+def clock_text(minute: float) -> str:
     """``HH:MM`` of a minute on an axis whose midnights are multiples of 1440 ('-' when NaN)."""
     if minute is None or isinstance(minute, float) and math.isnan(minute):
         return "-"
@@ -90,14 +95,17 @@ def hhmm(minute: float) -> str:
 
 def clock_options(first: str = "06:00", last: str = "22:00", step: int = 5) -> list[str]:
     """``HH:MM`` choices of the board time, every ``step`` minutes."""
-    a, b = (int(t[:2]) * 60 + int(t[3:]) for t in (first, last))
-    return [hhmm(m) for m in range(a, b + 1, step)]
+    return [clock_text(m) for m in range(hhmm(first), hhmm(last) + 1, step)]
+
+
+def snap_clock(minute_of_day: float, options: list[str]) -> str:
+    """The choice of ``options`` nearest a minute after the day's midnight."""
+    return min(options, key=lambda o: abs(hhmm(o) - minute_of_day))
 
 
 def replay_minute(start: float, elapsed_s: float, every_s: float, step_min: float,
                   end: float | None = None) -> float:
-    """Board time of a recorded feed's replay: ``start`` moved on ``step_min`` per refresh
-    (one every ``every_s`` seconds), never past ``end``."""
+    """Replay board time: ``start`` plus ``step_min`` per ``every_s`` s elapsed, at most ``end``."""
     t = start + step_min * math.floor(max(elapsed_s, 0.0) / every_s)
     return min(t, end) if end is not None else t
 
@@ -105,8 +113,7 @@ def replay_minute(start: float, elapsed_s: float, every_s: float, step_min: floa
 # --- live state ---------------------------------------------------------------------------------
 def live_at(plan: DayPlan, room_ids: list[str], feed: Feed, at: float | None,
             config: LiveConfig | None = None) -> LiveState:
-    """The live state from a feed's observations up to ``at`` (all when None), its unreadable
-    lines counted and listed as ``ortwin nowcast`` does."""
+    """The live state at ``at`` (all when None), unreadable lines counted as ``ortwin nowcast``."""
     live = live_state(plan, room_ids, feed.observations, until=at, config=config)
     if feed.quarantine:
         live.outcomes["unreadable"] += len(feed.quarantine)
@@ -174,25 +181,28 @@ def room_tiles(nc: Nowcast, typical_turnover: float | None = None) -> list[Tile]
         head = f"**{r.room}**"
         head += (f" :{RISK_COLOURS[risk]}-badge[{r.p_past_close:.0%} past {clock(r.close)}]"
                  if staffed else " :gray-badge[no staffed hours]")
+        lines = []
         if r.stale:
+            head += " :violet-badge[⚠ stale feed]"
             seen = clock(r.last_seen) if _ok(r.last_seen) else "never"
-            head += f" :violet-badge[⚠ stale feed, last seen {seen}]"
+            lines.append(f":violet[**Stale feed**: no live observation since {seen}; state as "
+                         "last seen, forecast by the plan]")
         word = STATE_WORDS.get(r.state, r.state)
         turnover = mins if r.state == "turnover" else math.nan
         if r.state == "turnover" and _ok(mins):
             typical = f" (typical {typical_turnover:.0f})" if typical_turnover else ""
-            lines = [f"⏱ **Turnover {mins:.0f} min**{typical}"]
+            lines.append(f"{TIMER} **Turnover {mins:.0f} min**{typical}")
         else:
-            lines = [f"**{word}**" + (f" for {mins:.0f} min" if _ok(mins) else "")]
+            lines.append(f"**{word}**" + (f" {mins:.0f} min" if _ok(mins) else ""))
         if isinstance(r.case_id, str):
-            lines.append(f"{r.case_id}: {str(r.procedure).replace('_', ' ')}, {r.surgeon}")
-            lines.append(f"in room {r.elapsed:.0f} min · left ~{max(r.remaining_p50, 0):.0f} min "
+            lines.append(f"{r.case_id} · {str(r.procedure).replace('_', ' ')} · {r.surgeon}")
+            lines.append(f"in room {r.elapsed:.0f} min, ~{max(r.remaining_p50, 0):.0f} left "
                          f"(P10–P90 {_band(r.remaining_p10, r.remaining_p90)})")
-        lines.append(f"next: {r.next_case} at {clock(r.next_planned)}"
-                     if isinstance(r.next_case, str) else "next: no more cases")
+        lines.append(f"next {r.next_case} at {clock(r.next_planned)}"
+                     if isinstance(r.next_case, str) else "no more cases")
         if _ok(r.finish_p50):
             lines.append(f"finish {clock(r.finish_p50)} (P10–P90 {clock(r.finish_p10)}–"
-                         f"{clock(r.finish_p90)})" + (f" · staffed to {clock(r.close)}"
+                         f"{clock(r.finish_p90)})" + (f", staffed to {clock(r.close)}"
                                                       if staffed else ""))
         tiles.append(Tile(r.room, r.state, mins, float(r.p_past_close), risk, bool(r.stale),
                           turnover, head, tuple(lines)))
@@ -221,11 +231,8 @@ def rooms_table(nc: Nowcast) -> pd.DataFrame:
 
 
 def proposals_table(nc: Nowcast) -> pd.DataFrame:
-    """The policy's day-of proposals (never applied) with start times as HH:MM."""
-    p = nc.proposals
-    return pd.DataFrame({"room": p["room"], "case": p["case_id"], "to room": p["to_room"],
-                         "start": [nc.clock(x) if _ok(x) else "-" for x in p["start"]],
-                         "proposal": p["words"]})
+    """The policy's day-of proposals (never applied): the room running long and the words."""
+    return pd.DataFrame({"room": nc.proposals["room"], "proposal": nc.proposals["words"]})
 
 
 def feed_table(nc: Nowcast) -> pd.DataFrame:
@@ -235,8 +242,7 @@ def feed_table(nc: Nowcast) -> pd.DataFrame:
 
 # --- milestone frames ---------------------------------------------------------------------------
 def day_cases(live: LiveState) -> pd.DataFrame:
-    """The board's day as a milestone frame: the plan's cases not cancelled, in the room the
-    feed saw them in, with their in- and out-of-room minutes so far (NaN when not yet)."""
+    """The board's day so far as a milestone frame (cancelled cases left out; NaN: not yet)."""
     plan, rows = live.plan, []
     for r in plan.cases.itertuples(index=False):
         c = live.cases[str(r.case_id)]
@@ -259,10 +265,9 @@ def day_windows(windows: dict[str, tuple[float, float]], day: dt.date) -> pd.Dat
 
 def history_cases(cases: pd.DataFrame, first: dt.date, last: dt.date
                   ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """The cases of a case log (``History.cases``) that ran from ``first`` to ``last``
-    (inclusive) as a milestone frame (minutes since ``first``'s midnight), and the staffed
-    windows of the room-days that ran them (each room's hours inferred from the period as
-    calibration does, :func:`calibration.suite.fit_suite`)."""
+    """A case log's cases run from ``first`` to ``last`` as a milestone frame, with windows."""
+    # minutes since first's midnight; each room's staffed hours are inferred from the period as
+    # calibration does (calibration.suite.fit_suite), for the room-days that ran cases
     from calibration.suite import fit_suite
 
     origin = pd.Timestamp(first)
@@ -297,8 +302,7 @@ def history_cases(cases: pd.DataFrame, first: dt.date, last: dt.date
 
 # --- measures -----------------------------------------------------------------------------------
 def turnovers(cases: pd.DataFrame, max_minutes: float = TURNOVER_MAX_MIN) -> pd.DataFrame:
-    """One row per turnover (out of room to the next case's in room, same room and day, 0 to
-    ``max_minutes``), with the room, surgeon, service and procedure of the case before."""
+    """One row per turnover (same room and day, up to ``max_minutes``), with the case before."""
     c = cases.loc[cases["in_room"].notna()].sort_values(["room", "day", "in_room"], kind="stable")
     g = c.groupby(["room", "day"], sort=False)
     prev = {k: g[k].shift() for k in ("case_id", "service", "surgeon", "procedure", "out_of_room")}
@@ -313,8 +317,7 @@ def turnovers(cases: pd.DataFrame, max_minutes: float = TURNOVER_MAX_MIN) -> pd.
 
 def first_cases(cases: pd.DataFrame, at: float | None = None,
                 grace: float = ON_TIME_GRACE_MIN) -> pd.DataFrame:
-    """The earliest planned case of each room-day: ``late`` minutes (in room − planned start, or
-    ``at`` − planned start while not in), ``status`` and ``on_time`` (1/0; NaN while not due)."""
+    """Each room-day's earliest planned case: ``late``, ``status``, ``on_time`` (NaN: not due)."""
     c = cases.loc[cases["planned_start"].notna()].sort_values(
         ["room", "day", "planned_start"], kind="stable")
     f = c.groupby(["room", "day"], sort=False).head(1).reset_index(drop=True)
@@ -332,8 +335,7 @@ def first_cases(cases: pd.DataFrame, at: float | None = None,
 
 def in_room_minutes(cases: pd.DataFrame, windows: pd.DataFrame, at: float | None = None
                     ) -> pd.Series:
-    """Each case's in-room minutes within its room-day's staffed window (up to ``at``; a case
-    still in the room counts to ``at``)."""
+    """Each case's in-room minutes within its room-day's staffed window, up to ``at``."""
     w = cases.merge(windows, on=["room", "day"], how="left")
     now = math.inf if at is None else at
     end = w["out_of_room"].fillna(now if at is not None else math.nan).clip(upper=now)
@@ -359,8 +361,7 @@ def _key(s: pd.Series) -> pd.Series:
 def drilldown(cases: pd.DataFrame, windows: pd.DataFrame, by: str, at: float | None = None,
               grace: float = ON_TIME_GRACE_MIN, max_turnover: float = TURNOVER_MAX_MIN
               ) -> pd.DataFrame:
-    """One row per room, surgeon, service or procedure: cases in the room, in-room and staffed
-    minutes and utilisation, turnovers (count, median, mean) and first cases on time."""
+    """Per room, surgeon, service or procedure: cases, utilisation, turnover, first cases."""
     if by not in GROUPS:
         raise ValueError(f"by: expected one of {', '.join(GROUPS)} (got {by!r})")
     ran = cases.loc[cases["in_room"].notna()].copy()
@@ -396,6 +397,16 @@ def drilldown(cases: pd.DataFrame, windows: pd.DataFrame, by: str, at: float | N
     if by != "room":
         t = t.sort_values(["cases", "group"], ascending=[False, True], kind="stable")
     return t.reset_index(drop=True)
+
+
+def drill_display(table: pd.DataFrame, by: str) -> pd.DataFrame:
+    """A drill-down table for reading: minutes to 0.1, shares to 0.001, the group named."""
+    out = table.rename(columns={"group": by}).copy()
+    for c in ("in_room_min", "staffed_min", "turnover_median", "turnover_mean"):
+        out[c] = out[c].round(1)
+    for c in ("utilisation", "on_time_share"):
+        out[c] = out[c].round(3)
+    return out
 
 
 @dataclass(frozen=True)
@@ -436,7 +447,7 @@ def detail_times(df: pd.DataFrame, columns: tuple[str, ...]) -> pd.DataFrame:
     out = df.drop(columns=[c for c in ("g",) if c in df]).copy()
     for c in columns:
         if c in out:
-            out[c] = [hhmm(x) for x in out[c]]
+            out[c] = [clock_text(x) for x in out[c]]
     for c in ("minutes", "late"):
         if c in out:
             out[c] = out[c].round(1)
@@ -445,8 +456,7 @@ def detail_times(df: pd.DataFrame, columns: tuple[str, ...]) -> pd.DataFrame:
 
 # --- charts -------------------------------------------------------------------------------------
 def pacu_chart(pacu: pd.DataFrame, plan: DayPlan) -> alt.VConcatChart:
-    """PACU occupancy forecast by hour (mean and P90 against open beds) above the chance of a
-    patient waiting in an OR for a bed within the hour."""
+    """PACU patients by hour (mean, P90, open beds) above the chance of a hold in an OR."""
     t = pd.Timestamp(plan.date) + pd.to_timedelta(pacu["hour"] - plan.midnight, unit="min")
     series = {"expected (mean)": pacu["occupancy_mean"], "P90": pacu["occupancy_p90"],
               "open beds": pacu["beds"]}
@@ -471,8 +481,7 @@ def pacu_chart(pacu: pd.DataFrame, plan: DayPlan) -> alt.VConcatChart:
 
 
 def drill_chart(table: pd.DataFrame, by: str, measure: str, top: int = 20) -> alt.LayerChart:
-    """Bars of one drill-down measure per group (the ``top`` groups with most cases), with the
-    benchmarks of that measure as labelled rules."""
+    """Bars of a drill-down measure (``top`` groups by cases) with its benchmarks as rules."""
     data = table.dropna(subset=[measure])
     if by != "room":
         data = data.nlargest(top, "cases", keep="first")
@@ -485,14 +494,19 @@ def drill_chart(table: pd.DataFrame, by: str, measure: str, top: int = 20) -> al
         x=alt.X(f"{measure}:Q", title=None, scale=alt.Scale(domain=dom),
                 axis=alt.Axis(format=fmt)),
         tooltip=["group:N", "cases:Q", alt.Tooltip(f"{measure}:Q", format=fmt.replace("0", "1"))])
-    layers: list = [bars]
-    marks = [b for b in BENCHMARKS if b.measure == measure]
-    if marks:
-        rd = pd.DataFrame({"value": [b.value for b in marks], "label": [b.label for b in marks],
-                           "ypos": [10 + 13 * i for i in range(len(marks))]})
-        layers.append(alt.Chart(rd).mark_rule(color="#d62728", strokeDash=[4, 3]).encode(
-            x="value:Q", tooltip=["label:N", "value:Q"]))
-        layers.append(alt.Chart(rd).mark_text(align="left", dx=3, fontSize=10,
-                                              color="#d62728").encode(
-            x="value:Q", y=alt.Y("ypos:Q", scale=None), text="label:N"))
-    return alt.layer(*layers).properties(height=max(120, 22 * len(data)), width="container")
+    marks = sorted((b for b in BENCHMARKS if b.measure == measure), key=lambda b: b.value)
+    height = alt.Step(20)  # a fixed height squeezes the bands of a layered chart
+    if not marks:
+        return alt.layer(bars).properties(height=height, width="container")
+    # labels above the plot, the lowest value's to the left of its rule, the others' to the right
+    # (no legend: a legend below the plot collapses the chart's height in Streamlit)
+    rd = pd.DataFrame({"value": [b.value for b in marks], "benchmark": [b.label for b in marks],
+                       "colour": [b.colour for b in marks], "ypos": -7.0})
+    rules = alt.Chart(rd).mark_rule(strokeWidth=2, strokeDash=[5, 3]).encode(
+        x="value:Q", color=alt.Color("colour:N", scale=None),
+        tooltip=["benchmark:N", alt.Tooltip("value:Q", format=fmt)])
+    text = [alt.Chart(rd.iloc[[k]]).mark_text(
+        align="right" if k == 0 else "left", dx=-3 if k == 0 else 3, fontSize=10).encode(
+        x="value:Q", y=alt.Y("ypos:Q", scale=None), text="benchmark:N",
+        color=alt.Color("colour:N", scale=None)) for k in range(len(rd))]
+    return alt.layer(bars, rules, *text).properties(height=height, width="container")

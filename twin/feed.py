@@ -16,7 +16,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
@@ -163,6 +163,8 @@ class Feed:
     observations: list[Observation]
     quarantine: list[dict[str, Any]]
     lines_read: int
+    numbers: list[int] = field(default_factory=list)  # file line of each observation
+    last_line: int = 0  # the file's last complete line (blank ones included)
 
 
 def read_feed(path: str | Path) -> Feed:
@@ -176,16 +178,26 @@ def read_feed(path: str | Path) -> Feed:
     except (OSError, UnicodeDecodeError) as e:
         raise FeedError(p, "", f"cannot read file ({getattr(e, 'strerror', None) or e})") \
             from None
-    obs, bad, n = [], [], 0
-    for i, line in enumerate(text.splitlines(), start=1):
+    return parse_lines(text, p)
+
+
+def parse_lines(text: str, path: str | Path = "<feed>", first_line: int = 1) -> Feed:
+    """Parse feed text whose first line is line ``first_line`` of ``path``; a last line without
+    its newline is left for later (a writer may still be writing it)."""
+    if not text.endswith("\n"):
+        text = text[:text.rfind("\n") + 1]
+    obs, bad, nums, n = [], [], [], 0
+    lines = text.splitlines()
+    for i, line in enumerate(lines, start=first_line):
         if not line.strip():
             continue
         n += 1
         try:
-            obs.append(parse_line(line, i, p))
+            obs.append(parse_line(line, i, path))
+            nums.append(i)
         except FeedError as e:
             bad.append({"line": i, "reason": f"{e.field}: {e.message}", "text": line[:500]})
-    return Feed(obs, bad, n)
+    return Feed(obs, bad, n, nums, first_line - 1 + len(lines))
 
 
 def write_feed(observations: Iterable[Observation], path: str | Path) -> Path:

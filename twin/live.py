@@ -242,6 +242,8 @@ class LiveState:
                 room.state, room.since = "idle", t
                 return "applied"
             return q(obs, "unknown_case", "cancelled without a case id", index)
+        if value not in CASE_STEPS and value not in ("room_ready", "cancelled"):
+            return "heartbeat"  # booked, trays_ready, ...: nothing the live state tracks
         cid = obs.case_id or self._camera_case(obs)
         if cid is None:
             return q(obs, "unknown_case", f"no case in {obs.room} to attach a camera {value} to",
@@ -255,8 +257,10 @@ class LiveState:
                          f"{next(iter(case.marks))}", index)
             case.cancelled = True
             return "applied"
-        if value not in CASE_STEPS:  # room_ready with a case id: the room is free again
+        if value == "room_ready":  # with a case id: the room is free again
             return self._milestone(obs.model_copy(update={"case_id": None}), t, index)
+        if value not in CASE_STEPS:  # booked, trays_ready, ...: nothing the live state tracks
+            return "heartbeat"
         return self._step(obs, case, value, t, index)
 
     def _camera_case(self, obs: Observation) -> str | None:

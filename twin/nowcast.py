@@ -195,7 +195,8 @@ def roll_forward(live: LiveState, room: str, at: float, truths: dict, scn: Scena
     elif cur.state == "turnover":
         e_seen = max(cur.elapsed - (at - seen), 0.0)
         last = cur.case_id
-        base = scn.turnover.scaled(scn.stress.turnover_factor)
+        svc = scn.service(cases[last].service).turnover if last in cases else None
+        base = (svc or scn.turnover).scaled(scn.stress.turnover_factor)
         u = float(base.cdf(truths[last].turnover)) if last in truths else 0.5
         clock, turn = seen - e_seen, e_seen + float(base.residual(u, e_seen))
     while True:
@@ -309,18 +310,27 @@ class NowcastEngine:
             out[(rid, self.plan.day)] = d
         return out
 
-    def _remaining(self, base: SuiteSnapshot) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    def _remaining(self, base: SuiteSnapshot, live: LiveState
+                   ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
         """Residual room time of each room's work in progress and residual PACU stay of each
-        patient in PACU, drawn for all replications at once (each from its own uniform)."""
+        patient in PACU, drawn for all replications at once (each from its own uniform). After
+        the procedure has ended, the rest is the emergence phase's residual given the minutes
+        since the procedure ended; before, the case's whole room time given the minutes since
+        it entered."""
         n, rooms, pacu = len(self.reps), {}, {}
         for rs in base.rooms:
-            if rs.state == "in_case" and rs.case_id:
+            ended = live.cases[rs.case_id].at("procedure_end") if rs.case_id in live.cases else None
+            if rs.state == "in_case" and rs.case_id and rs.phase == "post" and ended is not None:
+                post = self.scn.phases.post
+                u = np.asarray(post.cdf(np.array([t[rs.case_id].post for t in self.truths])), float)
+                rooms[rs.room] = np.asarray(post.residual(u, max(base.time - ended, 0.0)), float)
+            elif rs.state == "in_case" and rs.case_id:
                 u = np.array([t[rs.case_id].u_duration for t in self.truths])
                 rooms[rs.room] = np.asarray(
                     case_duration(self.scn, self.cases[rs.case_id]).residual(u, rs.elapsed), float)
             elif rs.state == "turnover":
-                base_t = self.scn.turnover.scaled(self.scn.stress.turnover_factor)
                 cid = rs.case_id or ""
+                base_t = self._turnover_dist(cid)
                 u = np.asarray(base_t.cdf(np.array([t[cid].turnover for t in self.truths])), float) \
                     if cid in self.cases else np.full(n, 0.5)
                 rooms[rs.room] = np.asarray(base_t.residual(u, rs.elapsed), float)
@@ -329,6 +339,12 @@ class NowcastEngine:
             u = np.asarray(dist.cdf(np.array([t[ps.case_id].pacu_los for t in self.truths])), float)
             pacu[ps.case_id] = np.asarray(dist.residual(u, ps.elapsed), float)
         return rooms, pacu
+
+    def _turnover_dist(self, case_id: str):
+        """The turnover distribution after ``case_id`` (its service's, else the suite's)."""
+        c = self.cases.get(case_id)
+        d = (self.scn.service(c.service).turnover if c else None) or self.scn.turnover
+        return d.scaled(self.scn.stress.turnover_factor)
 
     def forecast(self, live: LiveState, at: float, policy: str | None = None) -> Nowcast:
         """The now-cast at scenario minute ``at`` from the live state (and the named policy's
@@ -339,7 +355,7 @@ class NowcastEngine:
         base = base_snapshot(live, at)
         stale = {r for r in live.rooms if live.stale(r, at)}
         started = {c.room for c in live.cases.values() if c.marks}
-        rem_rooms, rem_pacu = self._remaining(base)
+        rem_rooms, rem_pacu = self._remaining(base, live)
         delays = self._delays(live, at)
         reps = []
         for i in self.reps:

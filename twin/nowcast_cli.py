@@ -13,7 +13,7 @@ from pathlib import Path
 import pandas as pd
 
 from twin.dayplan import DayPlan, read_plan, write_plan
-from twin.feed import FeedError, Observation, parse_line, read_feed, write_feed
+from twin.feed import FeedError, parse_lines, read_feed, write_feed
 from twin.live import LiveConfig, LiveState
 from twin.nowcast import Nowcast, NowcastConfig, NowcastEngine
 from twin.scenario import ScenarioError, hhmm, load_scenario
@@ -149,9 +149,9 @@ def cmd_nowcast(args: argparse.Namespace) -> int:
     live.quarantine += [{"index": q["line"], "category": "unreadable", "reason": q["reason"]}
                         for q in feed.quarantine]
     fixed = None if args.at is None else _at(args.at, plan, live)
-    for i, obs in enumerate(feed.observations):
+    for line, obs in zip(feed.numbers, feed.observations, strict=True):
         if fixed is None or plan.minute(obs.time) <= fixed + 1e-9:
-            live.apply(obs, i)
+            live.apply(obs, line)
     policy = None if args.policy == "none" else args.policy
     nc = engine.forecast(live, fixed if fixed is not None else _at(None, plan, live), policy)
     print(format_nowcast(nc), flush=True)
@@ -159,35 +159,34 @@ def cmd_nowcast(args: argparse.Namespace) -> int:
         _write_json(nc, args.json)
     if not args.follow:
         return 0
-    return _follow(args, engine, live, policy, feed.lines_read)
+    return _follow(args, engine, live, policy, feed.last_line)
 
 
-def _follow(args, engine: NowcastEngine, live: LiveState, policy, lines_seen: int) -> int:
-    """Tail the feed: apply new lines as they come and re-forecast."""
+def _follow(args, engine: NowcastEngine, live: LiveState, policy, done: int) -> int:
+    """Tail the feed: apply new complete lines as they come and re-forecast (``done``: lines
+    of the file already read). Quarantine indexes are file line numbers throughout."""
     path = Path(args.events)
-    n_lines, idle_since = lines_seen, time.monotonic()
+    idle_since = time.monotonic()
     while True:
         time.sleep(args.interval)
         try:
             text = path.read_text(encoding="utf-8")
         except OSError as e:
             raise FeedError(path, "", f"cannot read file while following ({e.strerror})") from None
-        new = [ln for ln in text.splitlines() if ln.strip()][n_lines:]
-        if not new:
+        rest = "".join(text.splitlines(keepends=True)[done:])
+        feed = parse_lines(rest, path, done + 1)
+        if feed.last_line == done:
             if args.idle_exit and time.monotonic() - idle_since >= args.idle_exit:
                 return 0
             continue
         idle_since = time.monotonic()
-        for k, line in enumerate(new, start=n_lines + 1):
-            try:
-                obs: Observation = parse_line(line, k, path)
-            except FeedError as e:
-                live.outcomes["unreadable"] += 1
-                live.quarantine.append({"index": k, "category": "unreadable",
-                                        "reason": f"{e.field}: {e.message}"})
-                continue
-            live.apply(obs, k)
-        n_lines += len(new)
+        done = feed.last_line
+        for q in feed.quarantine:
+            live.outcomes["unreadable"] += 1
+            live.quarantine.append({"index": q["line"], "category": "unreadable",
+                                    "reason": q["reason"]})
+        for line, obs in zip(feed.numbers, feed.observations, strict=True):
+            live.apply(obs, line)
         at = live.latest if live.latest is not None else engine.plan.midnight
         nc = engine.forecast(live, at, policy)
         print("\n" + format_nowcast(nc), flush=True)

@@ -64,6 +64,7 @@ def score_day(scn, plan: DayPlan, observations: Sequence[Observation],
             s_now, s_twin = nc.samples[r.room], twin.samples[r.room]
             rows.append({
                 "day": label, "hour": h, "room": r.room, "actual": y, "stale": r.stale,
+                "state": r.state, "elapsed": r.elapsed,
                 "now_p10": r.finish_p10, "now_p50": r.finish_p50, "now_p90": r.finish_p90,
                 "booked": booked[r.room], "twin_p50": float(np.nanmedian(s_twin)),
                 "crps_now": crps(s_now, y), "crps_twin": crps(s_twin, y),

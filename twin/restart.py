@@ -67,7 +67,8 @@ def _resume_case(model: SuiteModel, rs: RoomSnapshot) -> Generator:
 def _resume_turnover(model: SuiteModel, rs: RoomSnapshot) -> Generator:
     scn = model.scn
     f = scn.stress.turnover_factor
-    base = scn.turnover.scaled(f)
+    leaving = model.week.cases.get(rs.case_id or "")
+    base = ((scn.service(leaving.service).turnover if leaving else None) or scn.turnover).scaled(f)
     # the uniform behind the leaving case's turnover sample, else the median
     if rs.remaining is not None:
         remaining = rs.remaining

@@ -81,11 +81,13 @@ def events_feed(sim: SimDay, until: float | None = None, tz: dt.tzinfo = dt.UTC,
         (ev["case_id"].isin(ids) & ev["event"].isin(FEED_EVENTS))
         | (ev["event"].isin(["turnover_end"]) & ev["room"].ne("")))]
     midnight = dt.datetime.combine(plan.date, dt.time(), tz)
+    booked_room = dict(zip(plan.cases["case_id"], plan.cases["room"], strict=True))
     out = []
     for r in rows.itertuples(index=False):
         when = midnight + dt.timedelta(minutes=float(r.time) - plan.midnight)
-        room = r.room or PACU
         case = r.case_id or None
+        room = r.room or (PACU if r.event.startswith("pacu") else
+                          str(booked_room.get(case, PACU)))
         if r.event == "turnover_end":
             if states:
                 out.append(Observation(time=when, room=room, kind="room_state", value="idle",
