@@ -20,7 +20,7 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from twin import board, charts, outcomes
+from twin import board, board_charts, charts, outcomes
 from twin.compare import (
     DEFAULT_KPIS,
     CompareError,
@@ -728,7 +728,7 @@ def _suite_summary(eng: NowcastEngine, live: LiveState, nc: Nowcast, at: float) 
     left, right = st.columns([3, 2])
     with left:
         if len(nc.pacu):
-            st.altair_chart(board.pacu_chart(nc.pacu, eng.plan), key="board_pacu")
+            st.altair_chart(board_charts.pacu_chart(nc.pacu, eng.plan), key="board_pacu")
         else:
             st.caption("No PACU forecast: the board time is past the end of the day.")
     with right:
@@ -782,7 +782,7 @@ def _drilldown(eng: NowcastEngine, live: LiveState, at: float) -> None:
     table = board.drilldown(cases, windows, by, upto)
     cols = st.columns(len(board.MEASURES))
     for col, m in zip(cols, board.MEASURES, strict=True):
-        col.altair_chart(board.drill_chart(table, by, m), key=f"board_chart_{m}")
+        col.altair_chart(board_charts.drill_chart(table, by, m), key=f"board_chart_{m}")
     st.caption("Turnover: out of room to the next case in, same room and day, 0 to "
                f"{board.TURNOVER_MAX_MIN:.0f} min, credited to the case before. First case: the "
                f"room-day's earliest planned case, on time within {board.ON_TIME_GRACE_MIN:.0f} "

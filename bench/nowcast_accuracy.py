@@ -22,8 +22,9 @@ LOG = ROOT / "calibration/data/or_case_log_2022_jan_feb.csv"
 MAPPING = ROOT / "calibration/mappings/or_case_log_2022.yaml"
 
 
-def real_days(reps: int, seed: int = 20260, dates: list[str] | None = None):
-    """(scores, overrun rows) of every February weekday of the log (or ``dates``)."""
+def real_days(reps: int, seed: int = 20260, dates: list[str] | None = None,
+              min_sigma: float = 0.0, month: str = "02"):
+    """(scores, overrun rows) of every weekday of the month (February; or ``dates``)."""
     from calibration.build import calibrate
     from calibration.loader import load_history
     from calibration.playback import playback_day
@@ -31,14 +32,15 @@ def real_days(reps: int, seed: int = 20260, dates: list[str] | None = None):
 
     h = load_history(LOG, MAPPING)
     scn = calibrate(h, "2022-01-31").validated
-    feb = h.cases.loc[h.cases["date"] >= "2022-02-01", "date"].dt.date.unique()
-    days = sorted(d.isoformat() for d in feb if d.weekday() < 5) if dates is None else dates
+    month_days = h.cases.loc[h.cases["date"].dt.strftime("%m") == month, "date"].dt.date.unique()
+    days = sorted(d.isoformat() for d in month_days if d.weekday() < 5) if dates is None \
+        else dates
     scores, over = [], []
     for d in days:
         pb = playback_day(h, d, scn)
         actual = pb.actual.groupby("room")["out_of_room"].max().to_dict()
         s, o = score_day(pb.scenario, pb.plan, pb.observations, actual, reps=reps, seed=seed,
-                         label=d)
+                         label=d, min_sigma=min_sigma)
         scores.append(s)
         over.append(o)
     return pd.concat(scores, ignore_index=True), pd.concat(over, ignore_index=True)

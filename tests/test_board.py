@@ -15,7 +15,7 @@ import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from twin import board
+from twin import board, board_charts
 from twin.dayplan import read_plan
 from twin.feed import read_feed
 from twin.nowcast import NowcastConfig, NowcastEngine
@@ -238,11 +238,11 @@ def test_history_drilldown_of_one_day_by_hand():
 def test_drill_chart_draws_labelled_benchmark_rules():
     t = pd.DataFrame({"group": ["OR1", "OR2"], "cases": [3, 2], "turnover_median": [25.0, 40.0],
                       "on_time_share": [1.0, 0.5], "utilisation": [0.8, 0.6]})
-    spec = json.dumps(board.drill_chart(t, "room", "turnover_median").to_dict())
+    spec = json.dumps(board_charts.drill_chart(t, "room", "turnover_median").to_dict())
     assert "Mazzei 1994" in spec and "2022 log median 29 min" in spec
-    spec = json.dumps(board.drill_chart(t, "room", "on_time_share").to_dict())
+    spec = json.dumps(board_charts.drill_chart(t, "room", "on_time_share").to_dict())
     assert "PMC11703430: 66% before" in spec and "72% after" in spec
-    assert "rule" not in json.dumps(board.drill_chart(t, "room", "utilisation").to_dict())
+    assert "rule" not in json.dumps(board_charts.drill_chart(t, "room", "utilisation").to_dict())
 
 
 # --- the page -----------------------------------------------------------------------------------

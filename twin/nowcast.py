@@ -44,6 +44,9 @@ class NowcastConfig:
 
     reps: int = 200
     seed: int = 20260
+    min_sigma: float = 0.0
+    """Predictive spread floor: lognormal case durations get log-sd at least this (0: as the
+    scenario says). Fits from a few weeks of cases understate a day's spread."""
     alert_probability: float = 0.5
     pacu_hold_alert: float = 0.5
 
@@ -246,6 +249,24 @@ def run_rep(scn: Scenario, cases: dict[str, Case], truths: dict, snap: SuiteSnap
     return RepDay(out, start, cancelled, pacu, holds)
 
 
+def widen_durations(scn: Scenario, min_sigma: float) -> Scenario:
+    """The scenario with every lognormal case duration's log-sd raised to ``min_sigma``."""
+    if min_sigma <= 0:
+        return scn
+
+    def wide(d):
+        if getattr(d, "kind", "") == "lognormal" and d.sigma is not None and d.sigma < min_sigma:
+            return d.model_copy(update={"sigma": min_sigma})
+        return d
+
+    services = [s.model_copy(update={"procedures": [
+        p.model_copy(update={"duration": wide(p.duration)}) for p in s.procedures]})
+        for s in scn.services]
+    surgeons = [g.model_copy(update={"durations": {k: wide(v) for k, v in g.durations.items()}})
+                for g in scn.surgeons]
+    return scn.model_copy(update={"services": services, "surgeons": surgeons})
+
+
 def staffed_for_plan(scn: Scenario, plan: DayPlan) -> tuple[Scenario, list[str]]:
     """The scenario with each room staffed on the plan's day at least as long as the plan books
     it (a room booked past its usual hours is staffed for that day: the plan is the day's
@@ -282,7 +303,8 @@ class NowcastEngine:
     def __init__(self, scn: Scenario, plan: DayPlan, config: NowcastConfig | None = None) -> None:
         self.config = cfg = config or NowcastConfig()
         self.plan = plan
-        self.scn, self.notes = staffed_for_plan(plan.scenario(scn), plan)
+        self.scn, self.notes = staffed_for_plan(widen_durations(plan.scenario(scn), cfg.min_sigma),
+                                                plan)
         self.cases = plan_cases(self.scn, plan)
         self.reps = range(cfg.reps)
         self.truths = sample_truths(self.scn, self.cases, cfg.seed, self.reps)

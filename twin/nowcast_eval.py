@@ -42,11 +42,11 @@ def crps(samples: np.ndarray, y: float) -> float:
 
 def score_day(scn, plan: DayPlan, observations: Sequence[Observation],
               actual: dict[str, float], hours: Sequence[int] = HOURS, reps: int = 200,
-              seed: int = 20260, config: LiveConfig | None = None, label: str = "") -> tuple[
-                  pd.DataFrame, pd.DataFrame]:
+              seed: int = 20260, config: LiveConfig | None = None, label: str = "",
+              min_sigma: float = 0.0) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Score one day: a row per (hour, room) still running, and a row per room for the
     one-hour-ahead overrun call."""
-    engine = NowcastEngine(scn, plan, NowcastConfig(reps=reps, seed=seed))
+    engine = NowcastEngine(scn, plan, NowcastConfig(reps=reps, seed=seed, min_sigma=min_sigma))
     rooms = [r.id for r in engine.scn.rooms]
     booked = (plan.cases["booked_start"] + plan.cases["booked_minutes"]).groupby(
         plan.cases["room"]).max().to_dict()
