@@ -47,7 +47,7 @@ def real_days(reps: int, seed: int = 20260, dates: list[str] | None = None,
 
 
 def main(argv: list[str] | None = None) -> int:
-    from twin.nowcast_eval import overrun_summary, summary
+    from twin.nowcast_eval import overrun_summary, same_rooms, summary
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--reps", type=int, default=200)
@@ -57,12 +57,18 @@ def main(argv: list[str] | None = None) -> int:
     table = summary(scores)
     print(f"{scores['day'].nunique()} February weekdays, {args.reps} replications")
     print(table.round(2).to_string(index=False))
+    same = same_rooms(scores)
+    print(f"the same {int(same['rooms'].iloc[0])} room-days (still running at the last hour), "
+          "at every hour:")
+    print(same.round(2).to_string(index=False))
+    print(f"P10-P90 coverage over all hours: {scores['inside'].mean():.3f}")
     ov = overrun_summary(over)
     print("one hour ahead, 'will run past staffed end':", {k: round(v, 3) for k, v in ov.items()})
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.json).write_text(json.dumps({"hours": table.to_dict("records"), "overrun": ov},
-                                              indent=1))
+        Path(args.json).write_text(json.dumps({
+            "hours": table.to_dict("records"), "same_rooms": same.to_dict("records"),
+            "coverage": float(scores["inside"].mean()), "overrun": ov}, indent=1))
     return 0
 
 

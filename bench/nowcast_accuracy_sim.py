@@ -1,8 +1,10 @@
 """Now-cast accuracy on simulated days where the truth is known: the baseline scenario's
 weekdays (as-booked, no add-ons, so the plan holds every case), fed once with perfect room
-states and milestones and once with what the camera model reports from rendered video
-(vision.live_feed). Same scores as bench/nowcast_accuracy.py (twin.nowcast_eval). Needs the
-vision extra (onnxruntime, OpenCV); rendering takes a few minutes a day on 2 cores.
+states and milestones (what a perfect camera would send: no case ids) and once with what the
+camera model reports from rendered video (vision.live_feed); both with the booking system's
+day-of cancellations. A third run feeds the perfect EHR (milestones with case ids). Same scores
+as bench/nowcast_accuracy.py (twin.nowcast_eval). Needs the vision extra (onnxruntime, OpenCV);
+rendering takes a few minutes a day on 2 cores.
 
     python bench/nowcast_accuracy_sim.py [--days 3] [--reps 200] [--json out/nowcast/accuracy_sim.json]
     python bench/nowcast_accuracy_sim.py --record tests/golden/nowcast_sim   # golden feed files
@@ -43,7 +45,7 @@ def main(argv: list[str] | None = None) -> int:
     from twin.dayplan import write_plan
     from twin.feed import write_feed
     from twin.nowcast_eval import overrun_summary, score_day, summary
-    from twin.sim_feed import events_feed
+    from twin.sim_feed import cancellations, events_feed
     from vision.live_feed import camera_feed
     from vision.runtime import StateModel
 
@@ -55,8 +57,9 @@ def main(argv: list[str] | None = None) -> int:
                     help="write day 0's plan, perfect feed and camera feed as PREFIX.*")
     args = ap.parse_args(argv)
     model = StateModel(ROOT / "vision/models/or_states.onnx")
-    res: dict[str, list] = {"perfect": [], "camera": []}
-    over: dict[str, list] = {"perfect": [], "camera": []}
+    names = ("perfect states", "camera", "perfect EHR")
+    res: dict[str, list] = {n: [] for n in names}
+    over: dict[str, list] = {n: [] for n in names}
     for k in range(args.days):
         sim = sim_day(k)
         actual = sim.actual_finish()
@@ -64,10 +67,12 @@ def main(argv: list[str] | None = None) -> int:
         cam = camera_feed(sim, model, SEED + k)
         print(f"day {k} ({sim.plan.date}): {len(sim.plan.cases)} cases; camera feed "
               f"{len(cam)} lines in {time.perf_counter() - t:.0f} s", flush=True)
-        feeds = {"perfect": events_feed(sim), "camera": cam}
+        cam = sorted(cam + cancellations(sim), key=lambda o: o.time)
+        feeds = {"perfect states": events_feed(sim, case_ids=False), "camera": cam,
+                 "perfect EHR": events_feed(sim)}
         if args.record and k == 0:
             write_plan(sim.plan, f"{args.record}.plan.csv")
-            write_feed(feeds["perfect"], f"{args.record}.perfect.jsonl")
+            write_feed(feeds["perfect states"], f"{args.record}.perfect.jsonl")
             write_feed(cam, f"{args.record}.camera.jsonl")
         for name, feed in feeds.items():
             s, o = score_day(sim.scenario, sim.plan, feed, actual, reps=args.reps,

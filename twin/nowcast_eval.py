@@ -99,6 +99,16 @@ def summary(scores: pd.DataFrame) -> pd.DataFrame:
         "coverage": g["inside"].mean()}).reset_index()
 
 
+def same_rooms(scores: pd.DataFrame) -> pd.DataFrame:
+    """:func:`summary` of only the room-days still running at the last hour, at every hour (the
+    same rooms throughout, so the hours compare like with like)."""
+    if scores.empty:
+        return pd.DataFrame()
+    last = scores.loc[scores["hour"] == scores["hour"].max(), ["day", "room"]]
+    keep = scores.merge(last, on=["day", "room"])
+    return summary(keep)
+
+
 def overrun_summary(over: pd.DataFrame) -> dict[str, float]:
     """Accuracy, recall and precision of the one-hour-ahead "will run past staffed end" call."""
     if over.empty:

@@ -70,9 +70,12 @@ def simulate_day(scn: Scenario, day: int, seed: int, rep: int, policy: str = "ma
 
 
 def events_feed(sim: SimDay, until: float | None = None, tz: dt.tzinfo = dt.UTC,
-                states: bool = True, milestones: bool = True) -> list[Observation]:
+                states: bool = True, milestones: bool = True,
+                case_ids: bool = True) -> list[Observation]:
     """The day's event log as a perfect feed (source ``simulation``): case milestones of the
-    plan's cases and, when ``states``, the room state each one starts; in time order."""
+    plan's cases and, when ``states``, the room state each one starts; in time order. Without
+    ``case_ids`` it is what a perfect camera would send (no case ids) plus the booking system's
+    cancellations (source ``ehr``, with their case ids)."""
     ev = sim.events
     plan = sim.plan
     ids = set(plan.cases["case_id"])
@@ -96,14 +99,23 @@ def events_feed(sim: SimDay, until: float | None = None, tz: dt.tzinfo = dt.UTC,
                 out.append(Observation(time=when, room=room, kind="milestone", value="room_ready",
                                        source="simulation"))
             continue
-        if milestones:
+        if r.event == "cancelled":
+            out.append(Observation(time=when, room=room, kind="milestone", value="cancelled",
+                                   case_id=case, source="simulation" if case_ids else "ehr",
+                                   event_id=f"{case}:cancelled"))
+        elif milestones:
             out.append(Observation(time=when, room=room, kind="milestone", value=r.event,
-                                   case_id=case, source="simulation",
-                                   event_id=f"{case}:{r.event}"))
+                                   case_id=case if case_ids else None, source="simulation",
+                                   event_id=f"{case}:{r.event}" if case_ids else None))
         if states and r.event in ROOM_STATE_OF:
             out.append(Observation(time=when, room=room, kind="room_state",
                                    value=ROOM_STATE_OF[r.event], source="simulation"))
     return out
+
+
+def cancellations(sim: SimDay) -> list[Observation]:
+    """The plan's day-of cancellations as the booking system reports them (EHR lines)."""
+    return [o for o in events_feed(sim, states=False, case_ids=False) if o.value == "cancelled"]
 
 
 def demo_feed(sim: SimDay, seed: int = 1, stale_room: str | None = None,
