@@ -19,13 +19,14 @@ DEV_STAMP  := $(VENV)/.installed-dev
 
 .DEFAULT_GOAL := help
 
-.PHONY: help all venv setup dev demo calibrate-demo test browser app screenshots vision-model lint bench bench-vision \
+.PHONY: help all venv setup dev demo calibrate-demo test browser app screenshots vision-model lint bench bench-vision nowcast-accuracy \
 	clean distclean
 
 help:
 	@echo "ORTwin make targets:"
 	@echo "  make demo      create .venv (core install), validate scenarios, run baseline + pacu_closed_beds,"
 	@echo "                 then compare manual, rules and ml-cpsat on both (CMP_REPS replications),"
+	@echo "                 now-cast the recorded demo day at 11:00,"
 	@echo "                 then calibrate on Jan 2022 of the bundled log and replay each Feb week"
 	@echo "  make calibrate-demo  only the calibration + replay part of the demo"
 	@echo "  make app       start the what-if app (Streamlit) on http://localhost:8501"
@@ -34,7 +35,8 @@ help:
 	@echo "  make screenshots  regenerate docs/img/ screenshots of the app"
 	@echo "  make vision-model render, train (offline) and evaluate the room-state camera model"
 	@echo "  make lint      ruff check ."
-	@echo "  make bench     run the benchmarks in bench/ (twin, duration model, CP-SAT)"
+	@echo "  make bench     run the benchmarks in bench/ (twin, duration model, CP-SAT, now-cast)"
+	@echo "  make nowcast-accuracy  the now-cast against real and simulated days"
 	@echo "  make bench-vision  camera model throughput, and classifier against detector cost"
 	@echo "  make venv      create .venv and install the project (core, editable)"
 	@echo "  make dev       create .venv and install the project with the dev extra"
@@ -74,9 +76,12 @@ demo: $(CORE_STAMP)
 	$(BIN)/ortwin compare --scenarios scenarios/baseline.yaml scenarios/pacu_closed_beds.yaml \
 		--policies manual,rules,ml-cpsat --reps $(CMP_REPS) --workers 2 --out out/compare
 	$(BIN)/ortwin report out/compare -o out/compare/report.html --png out/compare/png
+	$(BIN)/ortwin nowcast --scenario scenarios/baseline.yaml --plan $(LIVE).plan.csv \
+		--events $(LIVE).feed.jsonl --at 11:00 --json out/nowcast/baseline_tuesday_1100.json
 	$(MAKE) --no-print-directory calibrate-demo
 
 # Calibrate on January 2022 of the bundled case log, then replay every February week.
+LIVE    := scenarios/live/baseline_tuesday
 LOG     := calibration/data/or_case_log_2022_jan_feb.csv
 MAPPING := calibration/mappings/or_case_log_2022.yaml
 calibrate-demo: $(CORE_STAMP)
@@ -124,6 +129,13 @@ bench: $(CORE_STAMP)
 	$(VPY) bench/bench_twin.py
 	$(VPY) bench/bench_forecast.py
 	$(VPY) bench/bench_cpsat.py
+	$(VPY) bench/bench_nowcast.py --json out/nowcast/bench.json
+
+# How good the now-cast is: the real log's February (a few minutes), and simulated days fed by
+# perfect states and by the camera model (needs the dev install; rendering ~7 min a day)
+nowcast-accuracy: $(DEV_STAMP)
+	$(VPY) bench/nowcast_accuracy.py --json out/nowcast/accuracy_real.json
+	$(VPY) bench/nowcast_accuracy_sim.py --days 3 --json out/nowcast/accuracy_sim.json
 
 # The camera model's throughput, and what a detector would cost instead (needs the dev install)
 bench-vision: $(DEV_STAMP)

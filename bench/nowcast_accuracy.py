@@ -22,15 +22,36 @@ LOG = ROOT / "calibration/data/or_case_log_2022_jan_feb.csv"
 MAPPING = ROOT / "calibration/mappings/or_case_log_2022.yaml"
 
 
+def history():
+    """The shared case log through its mapping."""
+    from calibration.loader import load_history
+
+    return load_history(LOG, MAPPING)
+
+
+def distinct_days(dates: list[str]) -> list[str]:
+    """The first of each set of days whose cases are identical (room, wheels-in time of day,
+    procedure): the log's authors say some days repeat others exactly."""
+    c = history().cases
+    seen, out = set(), []
+    for d in dates:
+        day = c.loc[c["date"] == d]
+        key = tuple(sorted(zip(day["room"], (day["in_room"] - day["date"]).dt.total_seconds(),
+                               day["procedure"], strict=True)))
+        if key not in seen:
+            seen.add(key)
+            out.append(d)
+    return out
+
+
 def real_days(reps: int, seed: int = 20260, dates: list[str] | None = None,
               min_sigma: float = 0.0, month: str = "02"):
     """(scores, overrun rows) of every weekday of the month (February; or ``dates``)."""
     from calibration.build import calibrate
-    from calibration.loader import load_history
     from calibration.playback import playback_day
     from twin.nowcast_eval import score_day
 
-    h = load_history(LOG, MAPPING)
+    h = history()
     scn = calibrate(h, "2022-01-31").validated
     month_days = h.cases.loc[h.cases["date"].dt.strftime("%m") == month, "date"].dt.date.unique()
     days = sorted(d.isoformat() for d in month_days if d.weekday() < 5) if dates is None \
@@ -62,6 +83,14 @@ def main(argv: list[str] | None = None) -> int:
           "at every hour:")
     print(same.round(2).to_string(index=False))
     print(f"P10-P90 coverage over all hours: {scores['inside'].mean():.3f}")
+    uniq = distinct_days(sorted(scores["day"].unique()))
+    once = scores.loc[scores["day"].isin(uniq)]
+    print(f"each distinct day once ({len(uniq)} of {scores['day'].nunique()}: the others repeat "
+          "one of them exactly):")
+    print(summary(once).round(2).to_string(index=False))
+    print(f"P10-P90 coverage over all hours: {once['inside'].mean():.3f}")
+    if args.json:
+        scores.to_csv(Path(args.json).with_suffix(".scores.csv"), index=False)
     ov = overrun_summary(over)
     print("one hour ahead, 'will run past staffed end':", {k: round(v, 3) for k, v in ov.items()})
     if args.json:

@@ -404,6 +404,7 @@ class NowcastEngine:
         from twin.nowcast_summary import summarise_nowcast
 
         nc = summarise_nowcast(self, live, at, reps, stale)
+        nc.notes = list(self.notes)
         if policy is not None:
             from twin.nowcast_summary import proposals
 

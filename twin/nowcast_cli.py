@@ -96,6 +96,7 @@ def format_nowcast(nc: Nowcast) -> str:
     lines += ["alerts:"] + [f"  - {a}" for a in nc.alerts] if nc.alerts else ["alerts: none"]
     if len(nc.proposals):
         lines += ["day-of proposals (not applied):"] + [f"  - {w}" for w in nc.proposals["words"]]
+    lines += [f"note: {n}" for n in nc.notes]
     nxt = nc.pacu.head(4)
     if len(nxt):
         lines.append("PACU: " + "; ".join(
@@ -113,6 +114,7 @@ def nowcast_json(nc: Nowcast) -> dict:
             "seconds": nc.seconds, "feed": nc.feed, "alerts": nc.alerts,
             "rooms": frame(nc.rooms), "cases": frame(nc.cases), "pacu": frame(nc.pacu),
             "proposals": frame(nc.proposals), "quarantine": frame(nc.quarantine),
+            "notes": nc.notes,
             "minute_of_midnight": nc.plan.midnight}
 
 
