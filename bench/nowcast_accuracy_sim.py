@@ -7,6 +7,7 @@ as bench/nowcast_accuracy.py (twin.nowcast_eval). Needs the vision extra (onnxru
 rendering takes a few minutes a day on 2 cores.
 
     python bench/nowcast_accuracy_sim.py [--days 3] [--reps 200] [--json out/nowcast/accuracy_sim.json]
+    python bench/nowcast_accuracy_sim.py --days 20 --no-camera   # perfect feeds only, quick
     python bench/nowcast_accuracy_sim.py --record tests/golden/nowcast_sim   # golden feed files
 """
 
@@ -43,8 +44,8 @@ def sim_day(k: int):
 
 def main(argv: list[str] | None = None) -> int:
     from twin.dayplan import write_plan
-    from twin.feed import write_feed
-    from twin.nowcast_eval import overrun_summary, score_day, summary
+    from twin.feed import read_feed, write_feed
+    from twin.nowcast_eval import overrun_summary, same_rooms, score_day, summary
     from twin.sim_feed import cancellations, events_feed
     from vision.live_feed import camera_feed
     from vision.runtime import StateModel
@@ -53,27 +54,38 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--days", type=int, default=3)
     ap.add_argument("--reps", type=int, default=200)
     ap.add_argument("--json", default=None)
+    ap.add_argument("--no-camera", action="store_true", help="perfect feeds only (no rendering)")
+    ap.add_argument("--cache", default=str(ROOT / "out/nowcast/camera"),
+                    help="folder of rendered camera feeds, reused when present")
     ap.add_argument("--record", default=None, metavar="PREFIX",
                     help="write day 0's plan, perfect feed and camera feed as PREFIX.*")
     args = ap.parse_args(argv)
-    model = StateModel(ROOT / "vision/models/or_states.onnx")
-    names = ("perfect states", "camera", "perfect EHR")
+    model = None if args.no_camera else StateModel(ROOT / "vision/models/or_states.onnx")
+    names = ("perfect states", "perfect EHR") if args.no_camera else (
+        "perfect states", "camera", "perfect EHR")
     res: dict[str, list] = {n: [] for n in names}
     over: dict[str, list] = {n: [] for n in names}
     for k in range(args.days):
         sim = sim_day(k)
         actual = sim.actual_finish()
-        t = time.perf_counter()
-        cam = camera_feed(sim, model, SEED + k)
-        print(f"day {k} ({sim.plan.date}): {len(sim.plan.cases)} cases; camera feed "
-              f"{len(cam)} lines in {time.perf_counter() - t:.0f} s", flush=True)
-        cam = sorted(cam + cancellations(sim), key=lambda o: o.time)
-        feeds = {"perfect states": events_feed(sim, case_ids=False), "camera": cam,
-                 "perfect EHR": events_feed(sim)}
+        feeds = {"perfect states": events_feed(sim, case_ids=False), "perfect EHR": events_feed(sim)}
+        if model is not None:
+            cached = Path(args.cache) / f"day{k}.camera.jsonl"
+            if cached.is_file():  # the same day, seed and model render to the same feed
+                cam = read_feed(cached).observations
+                print(f"day {k}: camera feed from {cached}", flush=True)
+            else:
+                t = time.perf_counter()
+                cam = camera_feed(sim, model, SEED + k)
+                print(f"day {k} ({sim.plan.date}): {len(sim.plan.cases)} cases; camera feed "
+                      f"{len(cam)} lines in {time.perf_counter() - t:.0f} s", flush=True)
+                write_feed(cam, cached)
+            feeds["camera"] = sorted(cam + cancellations(sim), key=lambda o: o.time)
         if args.record and k == 0:
             write_plan(sim.plan, f"{args.record}.plan.csv")
             write_feed(feeds["perfect states"], f"{args.record}.perfect.jsonl")
-            write_feed(cam, f"{args.record}.camera.jsonl")
+            if "camera" in feeds:
+                write_feed(feeds["camera"], f"{args.record}.camera.jsonl")
         for name, feed in feeds.items():
             s, o = score_day(sim.scenario, sim.plan, feed, actual, reps=args.reps,
                              label=f"day{k}")
@@ -81,12 +93,18 @@ def main(argv: list[str] | None = None) -> int:
             over[name].append(o)
     out = {}
     for name in res:
-        table = summary(pd.concat(res[name], ignore_index=True))
+        scores = pd.concat(res[name], ignore_index=True)
+        table = summary(scores)
         ov = overrun_summary(pd.concat(over[name], ignore_index=True))
         print(f"\n{name} feed, {args.days} simulated days, {args.reps} replications")
         print(table.round(2).to_string(index=False))
+        same = same_rooms(scores)
+        print(f"the same {int(same['rooms'].iloc[0])} room-days at every hour:")
+        print(same.round(2).to_string(index=False))
+        print(f"P10-P90 coverage over all hours: {scores['inside'].mean():.3f}")
         print("one hour ahead:", {k: round(v, 3) for k, v in ov.items()})
-        out[name] = {"hours": table.to_dict("records"), "overrun": ov}
+        out[name] = {"hours": table.to_dict("records"), "same_rooms": same.to_dict("records"),
+                     "coverage": float(scores["inside"].mean()), "overrun": ov}
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
         Path(args.json).write_text(json.dumps(out, indent=1))

@@ -34,13 +34,17 @@ STATUSES = {"done", "in_room", "waiting", "cancelled"}
 
 
 # --- small scenarios, plans and feeds --------------------------------------------------------
-def suite(rooms: int = 1, median: float = 80, sigma: float = 0.5, ample: bool = True) -> Scenario:
+def suite(rooms: int = 1, median: float = 80, sigma: float = 0.5, ample: bool = True,
+          booking_c: float = 0.0) -> Scenario:
     """``rooms`` rooms, one lognormal procedure per service (service i in room i), and, when
-    ``ample``, nothing shared that could make rooms wait for each other."""
+    ``ample``, nothing shared that could make rooms wait for each other. ``booking_c``: how much
+    a booking says about the true duration (0: nothing, so durations are the plain
+    distribution)."""
     m = small_mapping(rooms=rooms, services=rooms, pacu_beds=60 if ample else 2, ward=500,
                       icu=100, occupancy=0.0, trays=20, staff=10 if ample else 2,
                       night_staff=10 if ample else 1, days=2, addons_per_day=0, cancel=0.0)
     m["pacu"]["after_hours_beds"] = m["pacu"]["beds"]
+    m["booking"] = {**m.get("booking", {}), "estimate_correlation": booking_c}
     for svc in m["services"]:
         svc["procedures"] = [{"id": "p", "duration": {"kind": "lognormal", "median": median,
                                                       "sigma": sigma},
@@ -99,6 +103,37 @@ def room(nc: Nowcast, rid: str) -> pd.Series:
 
 
 # --- residual life --------------------------------------------------------------------------
+def test_the_booking_narrows_the_remaining_time_to_what_it_implies():
+    """With a booking model that carries information (c = 0.5), a case booked for 60 minutes
+    has its duration drawn inside the range that booking implies, and its remaining time at
+    elapsed e is the mean of D - e over that range above e (numerical integration)."""
+    from scipy import integrate
+
+    from twin.nowcast import booking_window
+    from twin.restart import case_duration
+
+    scn = suite(booking_c=0.5)
+    plan = make_plan(scn, [("c1", "R0", "07:30", 60)])
+    feed = [ms("07:30", "in_room", "c1"), ms("07:40", "procedure_start", "c1")]
+    e = 20.0
+    eng = NowcastEngine(scn, plan, NowcastConfig(reps=400, seed=3))
+    lo, hi = booking_window(eng.scn, eng.cases["c1"])
+    assert 0 < lo < 60 < hi < 120  # booked 60 (rounded to 15): a real but bounded range
+    nc = eng.forecast(live_of(plan, scn, feed), at_(plan, "07:50"))
+    r = nc.samples["R0"] - nc.at
+    d = case_duration(eng.scn, eng.cases["c1"])
+    a = max(lo, e)
+    mass = float(d.cdf(hi) - d.cdf(a))
+    expected = (a - e) + integrate.quad(lambda x: float(d.cdf(hi) - d.cdf(x)), a, hi)[0] / mass
+    half = 3 * r.std(ddof=1) / math.sqrt(len(r))
+    assert abs(r.mean() - expected) < half, (r.mean(), expected, half)
+    assert r.max() <= hi - e + 1e-6 and r.min() >= 0
+    # without what the booking says, the same elapsed time leaves a much wider spread
+    wide = NowcastEngine(suite(booking_c=0.0), plan, NowcastConfig(reps=400, seed=3)).forecast(
+        live_of(plan, scn, feed), at_(plan, "07:50"))
+    assert np.std(wide.samples["R0"]) > 2 * np.std(nc.samples["R0"])
+
+
 def test_case_in_progress_gets_its_residual_life():
     """In at T, forecast at T+e: the mean remaining time is E[D − e | D > e], never a fresh
     full duration."""

@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 
 from twin.dayplan import DayPlan
-from twin.demand import Case, Week, truth_uniforms, truths_from_uniforms
+from twin.demand import Case, Week, median_minutes, truth_uniforms, truths_from_uniforms
 from twin.live import LiveState
 from twin.model import SuiteModel
 from twin.restart import case_duration
@@ -101,9 +101,45 @@ def plan_cases(scn: Scenario, plan: DayPlan) -> dict[str, Case]:
     return out
 
 
-def sample_truths(scn: Scenario, cases: dict[str, Case], seed: int, reps: range) -> list[dict]:
+def booking_window(scn: Scenario, case: Case) -> tuple[float, float]:
+    """The in-room minutes (as the scenario's stress scales them) a case's booked minutes imply
+    under the scenario's booking model: the surgeon's estimate ``bias * natural^c *
+    median^(1 - c)`` rounded to ``round_to`` pins the natural duration to a range. ``(0, inf)``
+    when the booking carries no information (``c = 0``)."""
+    b = scn.booking
+    c = b.estimate_correlation
+    if c <= 0:
+        return 0.0, math.inf
+    proc = next(q for q in scn.service(case.service).procedures if q.id == case.procedure)
+    surgeon = next(g for g in scn.surgeons if g.id == case.surgeon)
+    k = b.estimate_bias * median_minutes(proc, surgeon) ** (1 - c)
+    r, booked = b.round_to, case.booked_minutes
+    lo = ((booked - r / 2) / k) ** (1 / c) if booked > r else 0.0
+    hi = ((booked + r / 2) / k) ** (1 / c)
+    f = scn.stress.duration_factor
+    return lo * f, hi * f
+
+
+def conditional_remaining(dist, u: np.ndarray | float, window: tuple[float, float],
+                          elapsed: float) -> np.ndarray:
+    """Remaining minutes of a duration from ``dist`` known to lie in ``window`` (the booking)
+    and to exceed ``elapsed``, by inverse transform from ``u``: ``F^-1(F(a) + u (F(hi) - F(a)))
+    - elapsed`` with ``a = max(lo, elapsed)``; the plain residual life when the window says
+    nothing or the case has outrun it."""
+    lo, hi = window
+    a = max(lo, elapsed)
+    fa, fh = float(dist.cdf(a)), float(dist.cdf(hi)) if math.isfinite(hi) else 1.0
+    u = np.asarray(u, float)
+    if (lo <= 0 and not math.isfinite(hi)) or fh - fa < 1e-9:
+        return np.asarray(dist.residual(u, elapsed), float)
+    return np.maximum(np.asarray(dist.ppf(fa + u * (fh - fa)), float) - elapsed, 0.0)
+
+
+def sample_truths(scn: Scenario, cases: dict[str, Case], seed: int, reps: range
+                  ) -> tuple[list[dict], np.ndarray]:
     """Every case's hidden outcomes in each replication (CRN: replication ``i`` uses the same
-    streams whatever ``t``), as one dict per replication."""
+    streams whatever ``t``), as one dict per replication, and the duration uniforms (reps x
+    cases). Durations are drawn within each case's :func:`booking_window`."""
     ids = list(cases)
     n = len(ids)
     procs = []
@@ -115,12 +151,20 @@ def sample_truths(scn: Scenario, cases: dict[str, Case], seed: int, reps: range)
     ntr = sum(len(p.trays) for p in procs)
     us = [truth_uniforms(Streams(seed, r), NOWCAST_KEY, n, ntr) for r in reps]
     u = {k: np.concatenate([x[k] for x in us]) for k in us[0]} if us else {}
+    m = len(us)
+    raw = u["durations"].reshape(m, n).copy() if us else np.zeros((0, n))
+    for j, cid in enumerate(ids):
+        lo, hi = booking_window(scn, cases[cid])
+        if lo > 0 or math.isfinite(hi):
+            d = case_duration(scn, cases[cid])
+            flo, fhi = float(d.cdf(lo)), float(d.cdf(hi)) if math.isfinite(hi) else 1.0
+            if fhi - flo > 1e-9:
+                u["durations"][j::n] = flo + raw[:, j] * (fhi - flo)
     rate = np.array([min(scn.service(cases[c].service).cancellation_rate
                          * scn.stress.cancellation_factor, 1.0) for c in ids])
-    m = len(us)
     truths, _ = truths_from_uniforms(scn, u, procs * m, [cases[c].patient_class for c in ids] * m,
                                      sgs * m, [cases[c].service for c in ids] * m, np.tile(rate, m))
-    return [dict(zip(ids, truths[i * n:(i + 1) * n], strict=True)) for i in range(m)]
+    return [dict(zip(ids, truths[i * n:(i + 1) * n], strict=True)) for i in range(m)], raw
 
 
 def first_case_delays(scn: Scenario, plan: DayPlan, seed: int, reps: range) -> np.ndarray:
@@ -167,18 +211,20 @@ def base_snapshot(live: LiveState, at: float, infer_pacu: bool = True) -> SuiteS
         if p_in is None and not pacu_seen and infer_pacu:
             p_in = out  # no PACU milestones in this feed: the patient went to PACU on leaving
         if p_in is not None and p_out is None:
-            pacu.append(PacuSnapshot(cid, "recovering", max(at - p_in, 0.0)))
+            pacu.append(PacuSnapshot(cid, "recovering", max(at - p_in, 0.0),
+                                     observed=c.at("pacu_in") is not None))
         else:
             done.add(cid)
     return SuiteSnapshot(at, tuple(rooms), tuple(pacu), frozenset(done))
 
 
 def roll_forward(live: LiveState, room: str, at: float, truths: dict, scn: Scenario,
-                 cases: dict[str, Case], snap_room: RoomSnapshot
-                 ) -> tuple[RoomSnapshot, dict[str, float]]:
+                 cases: dict[str, Case], snap_room: RoomSnapshot,
+                 remaining=None) -> tuple[RoomSnapshot, dict[str, float]]:
     """A stale room's state at ``at`` in one replication: from its last observation, by the plan
     (the case in progress finishes on its residual life given the elapsed time when last seen,
-    then turnover, then the next planned cases). Returns the room and the cases it finished."""
+    then turnover, then the next planned cases). ``remaining(case, elapsed)``, when given,
+    draws the case's remaining minutes. Returns the room and the cases it finished."""
     r = live.rooms[room]
     seen = min(r.last_seen if r.last_seen is not None else at, at)
     finished: dict[str, float] = {}
@@ -190,7 +236,9 @@ def roll_forward(live: LiveState, room: str, at: float, truths: dict, scn: Scena
         cid = cur.case_id
         e_seen = max(cur.elapsed - (at - seen), 0.0)
         tr = truths[cid]
-        end = seen + float(case_duration(scn, cases[cid]).residual(tr.u_duration, e_seen))
+        rest = remaining(cid, e_seen) if remaining is not None else float(
+            case_duration(scn, cases[cid]).residual(tr.u_duration, e_seen))
+        end = seen + rest
         if end >= at:
             return cur, finished
         finished[cid] = end
@@ -307,7 +355,9 @@ class NowcastEngine:
                                                 plan)
         self.cases = plan_cases(self.scn, plan)
         self.reps = range(cfg.reps)
-        self.truths = sample_truths(self.scn, self.cases, cfg.seed, self.reps)
+        self.truths, self.u_duration = sample_truths(self.scn, self.cases, cfg.seed, self.reps)
+        self.index = {cid: j for j, cid in enumerate(self.cases)}
+        self.windows_case = {cid: booking_window(self.scn, c) for cid, c in self.cases.items()}
         self.fcd_u = first_case_delays(self.scn, plan, cfg.seed, self.reps)
         wd = self.scn.weekday(plan.day)
         self.windows = {r.id: (plan.midnight + w.start, plan.midnight + w.end)
@@ -347,9 +397,10 @@ class NowcastEngine:
                 u = np.asarray(post.cdf(np.array([t[rs.case_id].post for t in self.truths])), float)
                 rooms[rs.room] = np.asarray(post.residual(u, max(base.time - ended, 0.0)), float)
             elif rs.state == "in_case" and rs.case_id:
-                u = np.array([t[rs.case_id].u_duration for t in self.truths])
-                rooms[rs.room] = np.asarray(
-                    case_duration(self.scn, self.cases[rs.case_id]).residual(u, rs.elapsed), float)
+                cid = rs.case_id
+                rooms[rs.room] = conditional_remaining(
+                    case_duration(self.scn, self.cases[cid]), self.u_duration[:, self.index[cid]],
+                    self.windows_case[cid], rs.elapsed)
             elif rs.state == "turnover":
                 cid = rs.case_id or ""
                 base_t = self._turnover_dist(cid)
@@ -357,9 +408,13 @@ class NowcastEngine:
                     if cid in self.cases else np.full(n, 0.5)
                 rooms[rs.room] = np.asarray(base_t.residual(u, rs.elapsed), float)
         for ps in base.pacu:
+            los = np.array([t[ps.case_id].pacu_los for t in self.truths])
+            if not ps.observed:  # still there only in replications whose stay outlasts elapsed
+                pacu[ps.case_id] = los - ps.elapsed
+                continue
             dist = self.scn.pacu.los[self.cases[ps.case_id].patient_class]
-            u = np.asarray(dist.cdf(np.array([t[ps.case_id].pacu_los for t in self.truths])), float)
-            pacu[ps.case_id] = np.asarray(dist.residual(u, ps.elapsed), float)
+            pacu[ps.case_id] = np.asarray(dist.residual(np.asarray(dist.cdf(los), float),
+                                                        ps.elapsed), float)
         return rooms, pacu
 
     def _turnover_dist(self, case_id: str):
@@ -386,15 +441,20 @@ class NowcastEngine:
             rooms = []
             for rs in base.rooms:
                 if rs.room in stale:
-                    rs, fin = roll_forward(live, rs.room, at, truths, self.scn, self.cases, rs)
+                    rs, fin = roll_forward(
+                        live, rs.room, at, truths, self.scn, self.cases, rs,
+                        lambda c, e, i=i: float(conditional_remaining(
+                            case_duration(self.scn, self.cases[c]),
+                            self.u_duration[i, self.index[c]], self.windows_case[c], e)))
                     rolled.update(fin)
                 elif rs.room in rem_rooms:
                     rs = RoomSnapshot(rs.room, rs.state, rs.case_id, rs.phase, rs.elapsed,
                                       remaining=float(rem_rooms[rs.room][i]))
                 rooms.append(rs)
             pacu = tuple(PacuSnapshot(p.case_id, p.state, p.elapsed, float(rem_pacu[p.case_id][i]))
-                         for p in base.pacu)
-            snap = SuiteSnapshot(at, tuple(rooms), pacu, base.done | set(rolled))
+                         for p in base.pacu if rem_pacu[p.case_id][i] > 0)
+            gone = {p.case_id for p in base.pacu if rem_pacu[p.case_id][i] <= 0}
+            snap = SuiteSnapshot(at, tuple(rooms), pacu, base.done | set(rolled) | gone)
             rooms_started = started | {self.cases[c].booked_room for c in rolled}
             day = run_rep(self.scn, self.cases, truths, snap, rooms_started,
                           {k: float(v[i]) for k, v in delays.items()}, self.plan.day)

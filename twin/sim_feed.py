@@ -74,8 +74,8 @@ def events_feed(sim: SimDay, until: float | None = None, tz: dt.tzinfo = dt.UTC,
                 case_ids: bool = True) -> list[Observation]:
     """The day's event log as a perfect feed (source ``simulation``): case milestones of the
     plan's cases and, when ``states``, the room state each one starts; in time order. Without
-    ``case_ids`` it is what a perfect camera would send (no case ids) plus the booking system's
-    cancellations (source ``ehr``, with their case ids)."""
+    ``case_ids`` it is what a perfect OR camera would send (no case ids, nothing from PACU) plus
+    the booking system's cancellations (source ``ehr``, with their case ids)."""
     ev = sim.events
     plan = sim.plan
     ids = set(plan.cases["case_id"])
@@ -103,7 +103,7 @@ def events_feed(sim: SimDay, until: float | None = None, tz: dt.tzinfo = dt.UTC,
             out.append(Observation(time=when, room=room, kind="milestone", value="cancelled",
                                    case_id=case, source="simulation" if case_ids else "ehr",
                                    event_id=f"{case}:cancelled"))
-        elif milestones:
+        elif milestones and (case_ids or not r.event.startswith("pacu")):
             out.append(Observation(time=when, room=room, kind="milestone", value=r.event,
                                    case_id=case if case_ids else None, source="simulation",
                                    event_id=f"{case}:{r.event}" if case_ids else None))

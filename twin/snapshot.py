@@ -35,12 +35,15 @@ class RoomSnapshot:
 @dataclass(frozen=True)
 class PacuSnapshot:
     """A patient in PACU: ``recovering`` for ``elapsed`` minutes, or ``boarding`` for a bed;
-    ``remaining`` as for :class:`RoomSnapshot`."""
+    ``remaining`` as for :class:`RoomSnapshot`. ``observed`` is False when the patient's PACU
+    arrival was inferred from leaving the OR (the feed has no PACU milestones): whether the
+    patient is still there is then not known."""
 
     case_id: str
     state: Literal["recovering", "boarding"] = "recovering"
     elapsed: float = 0.0
     remaining: float | None = None
+    observed: bool = True
 
 
 @dataclass(frozen=True)
