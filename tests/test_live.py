@@ -469,3 +469,24 @@ def test_empty_state_has_every_case_waiting(room):
     assert live.counts() == {}
     assert live.next_case(room) == {"R0": "a1", "R1": "b1"}[room]
     assert not live.stale(room, minute("12:00"))
+
+
+def test_an_ehr_exit_without_its_entry_marks_the_case_done_and_leaves_the_room_alone():
+    """Two patients charted in one room at once (the shared log has such days): the second
+    entry is quarantined, but the EHR's out-of-room for that case is resolved as 'done', so the
+    now-cast never simulates it again; the room still holds the first case."""
+    obs = [ms("07:30", "in_room", "a1"), ms("07:32", "in_room", "a2"),
+           ms("07:40", "procedure_start", "a2"), ms("08:10", "out_of_room", "a2")]
+    live, outs = run(obs)
+    assert outs == ["applied", "impossible_transition", "impossible_transition", "resolved"]
+    [res] = live.resolutions
+    assert res["rule"] == "done_without_entry" and res["case_id"] == "a2"
+    assert live.cases["a2"].at("out_of_room") == minute("08:10")
+    assert live.rooms["R0"].case_id == "a1" and live.rooms["R0"].state == "patient_in_room"
+    snap = base_snapshot(live, minute("08:30"))
+    assert "a2" not in {r.case_id for r in snap.rooms}
+    assert "a2" in snap.done or "a2" in {p.case_id for p in snap.pacu}
+    # a camera exit is not enough to call a case done
+    live2, outs2 = run([ms("07:30", "in_room", "a1"),
+                        ob("08:10", "R0", "milestone", "out_of_room", "a2", source="camera")])
+    assert outs2[1] == "impossible_transition" and live2.cases["a2"].at("out_of_room") is None

@@ -17,8 +17,11 @@ Rules (docs/nowcast.md lists them with examples):
 - ``impossible_transition``: a room-state change the room cannot make (procedure → idle without
   out of room), a case entering a room that still has another patient, a milestone before the
   case is in the room, a cancellation after the patient entered.
+- resolved ``done_without_entry``: an EHR out of room for a case whose entry was not taken (two
+  patients charted in one room at once, or the entry never sent): the case is done and never
+  simulated again; the room's state is left as it was.
 - ``conflict``: two sources disagree. **The EHR beats the camera**: an EHR milestone replaces a
-  camera milestone's time (resolved); a camera milestone or a camera state below
+  camera milestone's time (resolved ``ehr_over_camera``); a camera milestone or a camera state below
   ``camera_over_ehr`` confidence that contradicts an EHR-tracked case is quarantined.
 - ``low_confidence``: a camera room state below ``min_confidence``.
 
@@ -109,6 +112,7 @@ class LiveState:
     config: LiveConfig = field(default_factory=LiveConfig)
     outcomes: Counter = field(default_factory=Counter)
     quarantine: list[dict[str, Any]] = field(default_factory=list)
+    resolutions: list[dict[str, Any]] = field(default_factory=list)
     latest: float | None = None
     _ids: set[str] = field(default_factory=set)
 
@@ -289,10 +293,27 @@ class LiveState:
                     return q(obs, "out_of_order", self._order_reason(case, value, t), index)
                 case.marks[value] = (t, "ehr")
                 self._resolved_room(case, value, t)
+                self.resolutions.append({"index": index, "time": obs.time.isoformat(),
+                                         "room": obs.room, "case_id": case.case_id,
+                                         "rule": "ehr_over_camera",
+                                         "reason": f"EHR {value} of case {case.case_id} at "
+                                                   f"{clock(t)} replaces the {old[1]}'s "
+                                                   f"{clock(old[0])}"})
                 return "resolved"
             return q(obs, "conflict", f"{value} of case {case.case_id} already recorded at "
                      f"{clock(old[0])} by {old[1]}", index)
         k = CASE_STEPS.index(value)
+        if value == "out_of_room" and "in_room" not in case.marks and obs.source == "ehr" \
+                and not case.marks:
+            # the EHR says the case is over although its entry was not taken (quarantined, or
+            # never sent): the case is done and is never simulated again; the room is untouched
+            case.marks[value] = (t, obs.source)
+            self.resolutions.append({"index": index, "time": obs.time.isoformat(),
+                                     "room": obs.room, "case_id": case.case_id,
+                                     "rule": "done_without_entry",
+                                     "reason": f"out_of_room of case {case.case_id} without its "
+                                               "in_room: the case is done"})
+            return "resolved"
         if k > 0 and value not in ("pacu_in", "pacu_out") and "in_room" not in case.marks:
             return q(obs, "impossible_transition", f"{value} of case {case.case_id} before it "
                      "entered the room", index)

@@ -79,6 +79,7 @@ class Nowcast:
     seconds: float = math.nan
     notes: list[str] = field(default_factory=list)
     samples: dict[str, np.ndarray] = field(default_factory=dict)  # room -> finish per rep
+    resolutions: pd.DataFrame = field(default_factory=pd.DataFrame)  # feed rules applied
 
     def clock(self, minute: float) -> str:
         """``HH:MM`` of a minute of the plan's day."""

@@ -114,7 +114,7 @@ def nowcast_json(nc: Nowcast) -> dict:
             "seconds": nc.seconds, "feed": nc.feed, "alerts": nc.alerts,
             "rooms": frame(nc.rooms), "cases": frame(nc.cases), "pacu": frame(nc.pacu),
             "proposals": frame(nc.proposals), "quarantine": frame(nc.quarantine),
-            "notes": nc.notes,
+            "resolutions": frame(nc.resolutions), "notes": nc.notes,
             "minute_of_midnight": nc.plan.midnight}
 
 

@@ -113,7 +113,8 @@ def summarise_nowcast(eng: NowcastEngine, live: LiveState, at: float, reps: list
     pacu = _pacu_table(eng, at, reps)
     nc = Nowcast(at=at, plan=plan, rooms=rdf, cases=cdf, pacu=pacu, alerts=[],
                  proposals=pd.DataFrame(columns=PROPOSAL_COLUMNS), feed=live.counts(),
-                 quarantine=pd.DataFrame(live.quarantine), reps=n, samples=samples)
+                 quarantine=pd.DataFrame(live.quarantine), reps=n, samples=samples,
+                 resolutions=pd.DataFrame(live.resolutions))
     nc.alerts = alerts(eng, live, nc)
     return nc
 
