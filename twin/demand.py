@@ -318,6 +318,13 @@ def _exogenous(scn: Scenario, streams: Streams, week: Week) -> None:
                 ends = starts + rd.duration.ppf(us[:, 1])
                 week.random_downtime.extend((room.id, float(a), float(b))
                                             for a, b in zip(starts, ends, strict=True))
+    background_beds(scn, streams, week)
+
+
+def background_beds(scn: Scenario, streams: Streams, week: Week) -> None:
+    """Other services' patients in ward and ICU beds: those in bed at time 0 and later
+    admissions keeping the census at its baseline (Little's law), into ``week.background``."""
+    H = scn.horizon_days
     surgical = surgical_census(scn)
     for name, unit in (("ward", scn.beds.ward), ("icu", scn.beds.icu)):
         r = streams.rng("background_beds", name)

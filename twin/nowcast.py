@@ -24,7 +24,14 @@ import numpy as np
 import pandas as pd
 
 from twin.dayplan import DayPlan
-from twin.demand import Case, Week, median_minutes, truth_uniforms, truths_from_uniforms
+from twin.demand import (
+    Case,
+    Week,
+    background_beds,
+    median_minutes,
+    truth_uniforms,
+    truths_from_uniforms,
+)
 from twin.live import LiveState
 from twin.model import SuiteModel
 from twin.restart import case_duration
@@ -268,14 +275,21 @@ def roll_forward(live: LiveState, room: str, at: float, truths: dict, scn: Scena
 
 # --- running ------------------------------------------------------------------------------------
 def run_rep(scn: Scenario, cases: dict[str, Case], truths: dict, snap: SuiteSnapshot,
-            started_rooms: set[str], fcd: dict[str, float], day: int) -> RepDay:
-    """One replication of the rest of the day from ``snap`` (returns what the board needs)."""
+            started_rooms: set[str], fcd: dict[str, float], day: int,
+            background: dict | None = None,
+            trays_away: list[tuple[str, float]] = ()) -> RepDay:
+    """One replication of the rest of the day from ``snap`` (returns what the board needs):
+    ``background`` holds other patients' bed stays, ``trays_away`` the trays still in sterile
+    processing and when each comes back."""
     from policies.as_booked import AsBooked
 
     week = Week(cases=cases, truth=dict(truths), first_case_delay=fcd, random_downtime=[],
-                background={})
+                background=background or {})
     model = SuiteModel(scn, AsBooked(), week, snapshot=snap, drain_days=1)
     model.first_started.update((r, day) for r in started_rooms)
+    for tray, back in trays_away:
+        model.trays.seize({tray: 1})
+        model._at(back, model.trays.release, {tray: 1})
     model.env.run(until=model.end + RUN_PAST_MIN)
     out, start, cancelled, pin, pacu, req, holds = {}, {}, set(), {}, [], {}, []
     for t, ev, cid, room, *_ in model.log.rows:
@@ -360,6 +374,11 @@ class NowcastEngine:
         self.index = {cid: j for j, cid in enumerate(self.cases)}
         self.windows_case = {cid: booking_window(self.scn, c) for cid, c in self.cases.items()}
         self.fcd_u = first_case_delays(self.scn, plan, cfg.seed, self.reps)
+        self.background = []
+        for r in self.reps:
+            w = Week(cases={}, truth={}, first_case_delay={}, random_downtime=[], background={})
+            background_beds(self.scn, Streams(cfg.seed, r), w)
+            self.background.append(w.background)
         wd = self.scn.weekday(plan.day)
         self.windows = {r.id: (plan.midnight + w.start, plan.midnight + w.end)
                         for r in self.scn.rooms if (w := r.hours.get(wd)) is not None}  # type: ignore[call-overload]
@@ -418,6 +437,20 @@ class NowcastEngine:
                                                         ps.elapsed), float)
         return rooms, pacu
 
+    def _procedures_ended(self, live: LiveState, base: SuiteSnapshot) -> dict[str, float]:
+        """Cases whose procedure ended before now, with when (their trays went to sterile
+        processing then; a case seen only leaving the room ended its procedure on leaving)."""
+        busy = {r.case_id for r in base.rooms if r.state == "in_case" and r.phase != "post"}
+        out = {}
+        for cid, c in live.cases.items():
+            if cid in busy or not self.cases[cid].trays:
+                continue
+            end = c.at("procedure_end")
+            end = end if end is not None else c.at("out_of_room")
+            if end is not None:
+                out[cid] = end
+        return out
+
     def _turnover_dist(self, case_id: str):
         """The turnover distribution after ``case_id`` (its service's, else the suite's)."""
         c = self.cases.get(case_id)
@@ -434,6 +467,7 @@ class NowcastEngine:
         stale = {r for r in live.rooms if live.stale(r, at)}
         started = {c.room for c in live.cases.values() if c.marks}
         rem_rooms, rem_pacu = self._remaining(base, live)
+        ended = self._procedures_ended(live, base)
         delays = self._delays(live, at)
         reps = []
         for i in self.reps:
@@ -457,8 +491,13 @@ class NowcastEngine:
             gone = {p.case_id for p in base.pacu if rem_pacu[p.case_id][i] <= 0}
             snap = SuiteSnapshot(at, tuple(rooms), pacu, base.done | set(rolled) | gone)
             rooms_started = started | {self.cases[c].booked_room for c in rolled}
+            away = [(tray, end + tr.transport + sum(cycle))
+                    for cid, end in ended.items() if (tr := truths[cid]) is not None
+                    for tray, cycle in zip(self.cases[cid].trays, tr.spd_times, strict=True)
+                    if end + tr.transport + sum(cycle) > at]
             day = run_rep(self.scn, self.cases, truths, snap, rooms_started,
-                          {k: float(v[i]) for k, v in delays.items()}, self.plan.day)
+                          {k: float(v[i]) for k, v in delays.items()}, self.plan.day,
+                          self.background[i], away)
             for cid, t in rolled.items():
                 day.out[cid] = (t, self.cases[cid].booked_room)
             reps.append(day)

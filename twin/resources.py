@@ -64,8 +64,8 @@ class Pool:
         return ev
 
     def try_acquire(self, need: Mapping[str, int]) -> bool:
-        """Take ``need`` now if free and nobody is queued; never waits."""
-        if self._queue or not self._fits(need):
+        """Take ``need`` now if free and nobody is queued for those types; never waits."""
+        if not self._fits(need) or any(not n.keys().isdisjoint(need) for _, _, n, _ in self._queue):
             return False
         self._take(need)
         return True
@@ -111,11 +111,26 @@ class Pool:
                 self.log.resource(now, self.prefix + t, "level", self.busy[t])
 
     def _grant(self) -> None:
+        """Serve waiting requests in priority order. A request that cannot be served holds back
+        only the types it needs: a case waiting for a busy surgeon or tray type does not stop
+        another case whose surgeon or trays are free (no head-of-line blocking across types),
+        while nobody overtakes an earlier request for the same type."""
         q = self._queue
-        while q and self._fits(q[0][2]):
-            _, _, need, ev = heapq.heappop(q)
-            self._take(need)
-            ev.succeed(need)
+        if not q:
+            return
+        blocked: set[str] = set()
+        rest = []
+        for item in sorted(q):
+            need = item[2]
+            if blocked.isdisjoint(need) and self._fits(need):
+                self._take(need)
+                item[3].succeed(need)
+            else:
+                blocked.update(need)
+                rest.append(item)
+        if len(rest) != len(q):
+            heapq.heapify(rest)
+            self._queue = rest
 
 
 def daily_schedule(
