@@ -12,7 +12,6 @@ the day. Target (issue 8): under 2 seconds per re-forecast on one core.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
 import sys
@@ -20,11 +19,13 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(var, "1")
 
 import pandas as pd  # noqa: E402
+from common import write_json  # noqa: E402
 
 from twin.dayplan import plan_from_frame  # noqa: E402
 from twin.live import live_state  # noqa: E402
@@ -92,9 +93,7 @@ def main(argv: list[str] | None = None) -> int:
               f"best {best:.2f} s, median {med:.2f} s  {'OK' if med < 2 else 'OVER 2 s'}")
     worst = max(v["median"] for v in out["reforecast_s"].values())
     print(f"slowest re-forecast (median): {worst:.2f} s against the 2 s target")
-    if args.json:
-        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.json).write_text(json.dumps(out, indent=1))
+    write_json(args.json, out)
     return 0
 
 

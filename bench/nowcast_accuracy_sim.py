@@ -14,14 +14,15 @@ rendering takes a few minutes a day on 2 cores.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import pandas as pd  # noqa: E402
+from common import write_json  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 SEED = 11
@@ -105,9 +106,7 @@ def main(argv: list[str] | None = None) -> int:
         print("one hour ahead:", {k: round(v, 3) for k, v in ov.items()})
         out[name] = {"hours": table.to_dict("records"), "same_rooms": same.to_dict("records"),
                      "coverage": float(scores["inside"].mean()), "overrun": ov}
-    if args.json:
-        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.json).write_text(json.dumps(out, indent=1))
+    write_json(args.json, out)
     return 0
 
 

@@ -462,6 +462,13 @@ def test_cli_nowcast_reports_unreadable_lines_and_goes_on(tmp_path, capsys):
     assert json.loads(clean.read_text())["feed"] == base  # the other lines applied as before
 
 
+def follow_args(feed, out, idle: str) -> list[str]:
+    """``ortwin nowcast --follow`` on the demo plan, polling fast, stopping when idle."""
+    return ["nowcast", "--scenario", str(BASELINE), "--plan", str(DEMO_PLAN), "--events",
+            str(feed), "--reps", "5", "--policy", "none", "--json", str(out), "--follow",
+            "--idle-exit", idle, "--interval", "0.2"]
+
+
 def test_cli_nowcast_follow_reforecasts_as_lines_arrive(tmp_path, capsys):
     lines = DEMO_FEED.read_text().splitlines()
     cut = next(i for i, ln in enumerate(lines) if '"2026-11-24T10:00' in ln)
@@ -487,9 +494,7 @@ def test_cli_nowcast_follow_reforecasts_as_lines_arrive(tmp_path, capsys):
 
     writer = threading.Thread(target=append, daemon=True)
     writer.start()
-    args = ["nowcast", "--scenario", str(BASELINE), "--plan", str(DEMO_PLAN), "--events",
-            str(feed), "--reps", "5", "--policy", "none", "--json", str(out), "--follow",
-            "--idle-exit", "1", "--interval", "0.2"]
+    args = follow_args(feed, out, idle="1")
     assert run_cli(args) == 0
     writer.join(10)
     assert not errors
@@ -522,9 +527,7 @@ def test_cli_nowcast_follow_waits_for_a_complete_line(tmp_path, capsys):
 
     writer = threading.Thread(target=append, daemon=True)
     writer.start()
-    args = ["nowcast", "--scenario", str(BASELINE), "--plan", str(DEMO_PLAN), "--events",
-            str(feed), "--reps", "5", "--policy", "none", "--json", str(out), "--follow",
-            "--idle-exit", "1.5", "--interval", "0.2"]
+    args = follow_args(feed, out, idle="1.5")
     assert run_cli(args) == 0
     writer.join(10)
     capsys.readouterr()
