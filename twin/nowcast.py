@@ -276,10 +276,11 @@ def roll_forward(live: LiveState, room: str, at: float, truths: dict, scn: Scena
 # --- running ------------------------------------------------------------------------------------
 def run_rep(scn: Scenario, cases: dict[str, Case], truths: dict, snap: SuiteSnapshot,
             started_rooms: set[str], fcd: dict[str, float], day: int,
-            background: dict | None = None,
+            background: dict | None = None, in_bed: dict | None = None,
             trays_away: list[tuple[str, float]] = ()) -> RepDay:
     """One replication of the rest of the day from ``snap`` (returns what the board needs):
-    ``background`` holds other patients' bed stays, ``trays_away`` the trays still in sterile
+    ``background`` holds other patients' later bed stays, ``in_bed`` per unit the leaving times
+    of those in bed now (``inf``: after the run), ``trays_away`` the trays still in sterile
     processing and when each comes back."""
     from policies.as_booked import AsBooked
 
@@ -287,6 +288,12 @@ def run_rep(scn: Scenario, cases: dict[str, Case], truths: dict, snap: SuiteSnap
                 background=background or {})
     model = SuiteModel(scn, AsBooked(), week, snapshot=snap, drain_days=1)
     model.first_started.update((r, day) for r in started_rooms)
+    for unit, leaves in (in_bed or {}).items():
+        k = min(len(leaves), max(model.beds.capacity[unit], 0))
+        keep = np.sort(leaves)[len(leaves) - k:]
+        model.beds.seize({unit: len(keep)})
+        for t in keep[np.isfinite(keep)]:
+            model._at(float(t), model.beds.release, {unit: 1})
     for tray, back in trays_away:
         model.trays.seize({tray: 1})
         model._at(back, model.trays.release, {tray: 1})
@@ -374,11 +381,12 @@ class NowcastEngine:
         self.index = {cid: j for j, cid in enumerate(self.cases)}
         self.windows_case = {cid: booking_window(self.scn, c) for cid, c in self.cases.items()}
         self.fcd_u = first_case_delays(self.scn, plan, cfg.seed, self.reps)
-        self.background = []
+        self.background: list[dict[str, np.ndarray]] = []  # unit -> (admit, leave) rows
         for r in self.reps:
             w = Week(cases={}, truth={}, first_case_delay={}, random_downtime=[], background={})
             background_beds(self.scn, Streams(cfg.seed, r), w)
-            self.background.append(w.background)
+            self.background.append({u: np.array(v, float).reshape(-1, 2)
+                                    for u, v in w.background.items()})
         wd = self.scn.weekday(plan.day)
         self.windows = {r.id: (plan.midnight + w.start, plan.midnight + w.end)
                         for r in self.scn.rooms if (w := r.hours.get(wd)) is not None}  # type: ignore[call-overload]
@@ -436,6 +444,19 @@ class NowcastEngine:
             pacu[ps.case_id] = np.asarray(dist.residual(np.asarray(dist.cdf(los), float),
                                                         ps.elapsed), float)
         return rooms, pacu
+
+    def _beds(self, rep: int, at: float) -> tuple[dict, dict]:
+        """Other services' bed stays in replication ``rep`` as seen from ``at``: those admitted
+        later (for the model to admit), and per unit the leaving times of those in bed now
+        (``inf``: not before the run ends)."""
+        end = self.plan.midnight + 1440.0
+        later, now = {}, {}
+        for unit, rows in self.background[rep].items():
+            a, b = rows[:, 0], rows[:, 1]
+            later[unit] = [(float(x), float(y)) for x, y in rows[(a > at) & (a < end)]]
+            leaves = b[(a <= at) & (b > at)]
+            now[unit] = np.where(leaves < end + RUN_PAST_MIN, leaves, np.inf)
+        return later, now
 
     def _procedures_ended(self, live: LiveState, base: SuiteSnapshot) -> dict[str, float]:
         """Cases whose procedure ended before now, with when (their trays went to sterile
@@ -497,7 +518,7 @@ class NowcastEngine:
                     if end + tr.transport + sum(cycle) > at]
             day = run_rep(self.scn, self.cases, truths, snap, rooms_started,
                           {k: float(v[i]) for k, v in delays.items()}, self.plan.day,
-                          self.background[i], away)
+                          *self._beds(i, at), away)
             for cid, t in rolled.items():
                 day.out[cid] = (t, self.cases[cid].booked_room)
             reps.append(day)

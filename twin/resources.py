@@ -40,6 +40,7 @@ class Pool:
         self.env, self.log, self.prefix = env, log, prefix
         self.capacity: dict[str, int] = {}
         self.busy: dict[str, int] = {t: 0 for t in schedules}
+        self._waits: dict[str, int] = {t: 0 for t in schedules}  # queued requests per type
         self._queue: list[tuple[int, int, dict[str, int], simpy.Event]] = []
         self._seq = itertools.count()
         for t, sched in schedules.items():
@@ -60,6 +61,8 @@ class Pool:
             if t not in self.busy:
                 raise KeyError(f"{self.prefix}{t}: no such resource type")
         heapq.heappush(self._queue, (priority, next(self._seq), need, ev))
+        for t in need:
+            self._waits[t] += 1
         self._grant()
         return ev
 
@@ -81,7 +84,8 @@ class Pool:
             if n > 0:
                 self.busy[t] -= n
                 self.log.resource(now, self.prefix + t, "level", self.busy[t])
-        self._grant()
+        if any(self._waits[t] for t in need):  # nobody waits for what came back: nothing to do
+            self._grant()
 
     def set_capacity(self, unit: str, capacity: int) -> None:
         """Change the capacity of one type from now on."""
@@ -110,21 +114,29 @@ class Pool:
                 self.busy[t] += n
                 self.log.resource(now, self.prefix + t, "level", self.busy[t])
 
+    def _served(self, need: dict[str, int], ev: simpy.Event) -> None:
+        for t in need:
+            self._waits[t] -= 1
+        self._take(need)
+        ev.succeed(need)
+
     def _grant(self) -> None:
         """Serve waiting requests in priority order. A request that cannot be served holds back
         only the types it needs: a case waiting for a busy surgeon or tray type does not stop
         another case whose surgeon or trays are free (no head-of-line blocking across types),
         while nobody overtakes an earlier request for the same type."""
         q = self._queue
-        if not q:
+        while q and self._fits(q[0][2]):  # the first in line is served as it always was
+            _, _, need, ev = heapq.heappop(q)
+            self._served(need, ev)
+        if len(q) < 2 or not any(self._fits(item[2]) for item in q):
             return
         blocked: set[str] = set()
         rest = []
         for item in sorted(q):
             need = item[2]
             if blocked.isdisjoint(need) and self._fits(need):
-                self._take(need)
-                item[3].succeed(need)
+                self._served(need, item[3])
             else:
                 blocked.update(need)
                 rest.append(item)
