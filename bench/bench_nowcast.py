@@ -25,6 +25,7 @@ for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(var, "1")
 
 import pandas as pd  # noqa: E402
+from bench_twin import pin_one_core  # noqa: E402
 from common import write_json  # noqa: E402
 
 from twin.dayplan import plan_from_frame  # noqa: E402
@@ -66,8 +67,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--json", default=None)
     args = ap.parse_args(argv)
-    if hasattr(os, "sched_setaffinity"):
-        os.sched_setaffinity(0, {sorted(os.sched_getaffinity(0))[0]})
+    pin_one_core(None)
     scn, plan, feed = twenty_or_day()
     t0 = time.perf_counter()
     eng = NowcastEngine(scn, plan, NowcastConfig(reps=args.reps))

@@ -76,10 +76,7 @@ def live_at(plan: DayPlan, room_ids: list[str], feed: Feed, at: float | None,
             config: LiveConfig | None = None) -> LiveState:
     """The live state at ``at`` (all when None), unreadable lines counted as ``ortwin nowcast``."""
     live = live_state(plan, room_ids, feed.observations, until=at, config=config)
-    if feed.quarantine:
-        live.outcomes["unreadable"] += len(feed.quarantine)
-        live.quarantine += [{"index": q["line"], "category": "unreadable", "reason": q["reason"]}
-                            for q in feed.quarantine]
+    live.add_unreadable(feed.quarantine)
     return live
 
 

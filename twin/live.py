@@ -160,6 +160,13 @@ class LiveState:
         return None
 
     # --- applying ---------------------------------------------------------------------------
+    def add_unreadable(self, rows: list[dict[str, Any]]) -> None:
+        """Count and quarantine feed lines that could not be read (``line``, ``reason``)."""
+        for q in rows:
+            self.outcomes["unreadable"] += 1
+            self.quarantine.append({"index": q["line"], "category": "unreadable",
+                                    "reason": q["reason"]})
+
     def _quarantine(self, obs: Observation, category: str, reason: str, index: int | None) -> str:
         self.outcomes[category] += 1
         self.quarantine.append({"index": index, "time": obs.time.isoformat(), "room": obs.room,

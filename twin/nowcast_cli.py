@@ -121,8 +121,7 @@ def nowcast_json(nc: Nowcast) -> dict:
 # --- commands -------------------------------------------------------------------------------
 def _at(text: str | None, plan: DayPlan, live: LiveState) -> float:
     if text is None:
-        return live.latest if live.latest is not None else plan.midnight + float(
-            plan.cases["booked_start"].min() - plan.midnight)
+        return live.latest if live.latest is not None else float(plan.cases["booked_start"].min())
     try:
         return plan.midnight + hhmm(text)
     except ValueError:
@@ -146,10 +145,7 @@ def cmd_nowcast(args: argparse.Namespace) -> int:
     engine = NowcastEngine(scn, plan, NowcastConfig(reps=args.reps, seed=args.seed))
     rooms = [r.id for r in engine.scn.rooms]
     live = LiveState.empty(plan, rooms, LiveConfig(stale_after_min=args.stale_after))
-    if feed.quarantine:
-        live.outcomes["unreadable"] += len(feed.quarantine)
-    live.quarantine += [{"index": q["line"], "category": "unreadable", "reason": q["reason"]}
-                        for q in feed.quarantine]
+    live.add_unreadable(feed.quarantine)
     fixed = None if args.at is None else _at(args.at, plan, live)
     for line, obs in zip(feed.numbers, feed.observations, strict=True):
         if fixed is None or plan.minute(obs.time) <= fixed + 1e-9:
@@ -183,10 +179,7 @@ def _follow(args, engine: NowcastEngine, live: LiveState, policy, done: int) -> 
             continue
         idle_since = time.monotonic()
         done = feed.last_line
-        for q in feed.quarantine:
-            live.outcomes["unreadable"] += 1
-            live.quarantine.append({"index": q["line"], "category": "unreadable",
-                                    "reason": q["reason"]})
+        live.add_unreadable(feed.quarantine)
         for line, obs in zip(feed.numbers, feed.observations, strict=True):
             live.apply(obs, line)
         at = live.latest if live.latest is not None else engine.plan.midnight

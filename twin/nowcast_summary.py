@@ -26,7 +26,7 @@ def _q(x: np.ndarray) -> tuple[float, float, float]:
     return float(a), float(b), float(c)
 
 
-def _room_finish(eng: NowcastEngine, live: LiveState, reps: list[RepDay], room: str) -> np.ndarray:
+def _room_finish(live: LiveState, reps: list[RepDay], room: str) -> np.ndarray:
     """The room's last out-of-room minute in each replication (observed or simulated)."""
     seen = [c.at("out_of_room") for c in live.cases.values() if c.room == room]
     seen_last = max((t for t in seen if t is not None), default=-math.inf)
@@ -77,7 +77,7 @@ def summarise_nowcast(eng: NowcastEngine, live: LiveState, at: float, reps: list
     for room in eng.scn.rooms:
         rid, r = room.id, live.rooms[room.id]
         w = eng.windows.get(rid)
-        fin = samples[rid] = _room_finish(eng, live, reps, rid)
+        fin = samples[rid] = _room_finish(live, reps, rid)
         mine = cdf.loc[cdf["room"] == rid] if len(cdf) else cdf
         if w is None and not len(mine):
             continue

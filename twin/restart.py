@@ -26,9 +26,6 @@ def case_duration(scn: Scenario, c: Case):
     return proc.duration.scaled(surgeon.speed * scn.stress.duration_factor)
 
 
-def _procedure_dist(model: SuiteModel, cid: str):
-    return case_duration(model.scn, model.week.cases[cid])
-
 
 def _resume_case(model: SuiteModel, rs: RoomSnapshot) -> Generator:
     env, cid, rid = model.env, rs.case_id, rs.room
@@ -36,7 +33,7 @@ def _resume_case(model: SuiteModel, rs: RoomSnapshot) -> Generator:
     c, tr = model.week.cases[cid], model.week.truth[cid]
     e = max(rs.elapsed, 0.0)
     rest = rs.remaining if rs.remaining is not None else \
-        float(_procedure_dist(model, cid).residual(tr.u_duration, e))
+        float(case_duration(model.scn, c).residual(tr.u_duration, e))
     total = e + rest
     pre, post = tr.pre, tr.post
     if rs.phase == "pre":
