@@ -353,7 +353,7 @@ class SuiteModel:
         c, tr = self.week.cases[cid], self.week.truth[cid]
         prio = PRIORITY_RANK[c.priority]
         self.started.add(cid)
-        need = {t: c.trays.count(t) for t in set(c.trays)}
+        need = {t: c.trays.count(t) for t in dict.fromkeys(c.trays)}
         if phase == "start":
             if not c.is_addon:
                 log.case(max(min(env.now, self.planned[cid] - 90), self.start), "in_preop", cid)

@@ -48,7 +48,7 @@ def _resume_case(model: SuiteModel, rs: RoomSnapshot) -> Generator:
     if rs.phase in ("pre", "procedure"):
         model.surgeons.seize({c.surgeon: 1})
         if c.trays:
-            model.trays.seize({t: c.trays.count(t) for t in set(c.trays)})
+            model.trays.seize({t: c.trays.count(t) for t in dict.fromkeys(c.trays)})
     model.staff.seize(c.crew)
     remaining = {
         "pre": pre - e,
