@@ -95,7 +95,9 @@ def add_parsers(sub, whole, seed) -> None:
     r.add_argument("--reps", type=whole("--reps", 2), default=40,
                    help="replications (default: 40)")
     r.add_argument("--seed", type=seed, default=None, help="base seed (default: the scenario's)")
-    r.add_argument("--workers", type=whole("--workers", 1), default=1)
+    from twin.cli_run import add_cluster_options
+
+    add_cluster_options(r, whole)
     r.add_argument("--min-coverage", type=_share, default=0.7,
                    help="share of KPIs that must fall inside (default: 0.7)")
     r.add_argument("--json", default=None, metavar="FILE",
@@ -172,14 +174,16 @@ def cmd_replay(args: argparse.Namespace) -> int:
     from calibration.cases import iso_week
     from calibration.loader import load_history
     from calibration.replay import format_replay, replay_week
+    from twin.cli_run import cluster_session
     from twin.runner import _atomic
     from twin.scenario import load_scenario
 
     weeks = [iso_week(w) for w in args.week]
     scn = load_scenario(args.scenario)
     hist = load_history(args.history, args.mapping)
-    results = [replay_week(hist, m, scn, args.policy, args.reps, args.seed, args.workers)
-               for m in weeks]
+    with cluster_session(args.cluster, args.workers) as ex:
+        results = [replay_week(hist, m, scn, args.policy, args.reps, args.seed, cluster=ex)
+                   for m in weeks]
     ok = True
     for r in results:
         print(format_replay(r))

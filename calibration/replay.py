@@ -26,6 +26,7 @@ from calibration.actuals import actual_kpis
 from calibration.cases import week_label, with_surgeons
 from calibration.loader import History
 from calibration.schema import HistoryError
+from twin.cluster import Executor
 from twin.kpi_registry import KPIS, KpiContext, kpi_def
 from twin.runner import run_experiment
 from twin.scenario import WEEKDAYS, Scenario
@@ -144,7 +145,8 @@ def week_scenario(scn: Scenario, booked: pd.DataFrame, source: str) -> tuple[Sce
 
 
 def replay_week(history: History, monday: date, scn: Scenario, policy: str = "as-booked",
-                reps: int = 20, seed: int | None = None, workers: int = 1) -> ReplayResult:
+                reps: int = 20, seed: int | None = None, workers: int = 1,
+                cluster: str | Executor | None = None) -> ReplayResult:
     """Replay the week starting ``monday`` (see the module docstring)."""
     label = week_label(monday)
     week = history.between(monday, pd.Timestamp(monday) + pd.Timedelta(days=7))
@@ -166,7 +168,8 @@ def replay_week(history: History, monday: date, scn: Scenario, policy: str = "as
             "name": f"{scn.name}@{label}"})
         ctx = KpiContext.from_scenario(run_scn)
         actual = actual_kpis(week_hist, monday, ctx)
-        res = run_experiment(run_scn, policy, reps, seed=seed, workers=workers, keep_events=False)
+        res = run_experiment(run_scn, policy, reps, seed=seed, workers=workers, keep_events=False,
+                             cluster=cluster, detail=False)
     reps_df = res.replications
     rows = []
     for k in REPLAY_KPIS:

@@ -22,8 +22,8 @@ from helpers_scn import (
     write,
 )
 
-OUTPUTS = ["events.parquet", "cases.parquet", "replications.parquet", "summary.parquet",
-           "summary.csv", "room_days.parquet", "services.parquet", "manifest.json"]
+OUTPUTS = ["manifest.json", "parts", "replications.parquet", "summary.csv", "summary.parquet"]
+PART_TABLES = ["cases", "events", "replications", "room_days", "services"]
 
 
 def _subprocess(*args: str) -> subprocess.CompletedProcess[str]:
@@ -111,11 +111,13 @@ def test_run_writes_all_outputs(tmp_path: Path, capsys: pytest.CaptureFixture[st
     assert len(reps) == 2 and list(reps["rep"]) == [0, 1]
     assert set(reps["scenario"]) == {"baseline"} and set(reps["policy"]) == {"as-booked"}
     assert (reps["cases_completed"] >= 1).all() and reps["utilisation"].between(0, 1.5).all()
-    events = pd.read_parquet(out_dir / "events.parquet")
+    assert sorted(p.name for p in (out_dir / "parts").iterdir()) == PART_TABLES
+    events = pd.read_parquet(out_dir / "parts" / "events")  # the whole dataset
     assert set(events["rep"]) == {0, 1}
     assert {"in_room", "out_of_room"} <= set(events["event"])
-    cases = pd.read_parquet(out_dir / "cases.parquet")
+    cases = pd.read_parquet(out_dir / "parts" / "cases")
     assert set(cases["rep"]) == {0, 1}
+    pd.testing.assert_frame_equal(pd.read_parquet(out_dir / "parts" / "replications"), reps)
     summary = pd.read_parquet(out_dir / "summary.parquet")
     csv = pd.read_csv(out_dir / "summary.csv")
     assert list(csv["kpi"]) == list(summary["kpi"]) and "utilisation" in set(summary["kpi"])
@@ -126,6 +128,7 @@ def test_run_writes_all_outputs(tmp_path: Path, capsys: pytest.CaptureFixture[st
     assert run_cli(["run", str(BASELINE), "--days", "1", "--reps", "1", "--out", str(out_dir)]) == 0
     assert sorted(p.name for p in out_dir.iterdir()) == sorted(OUTPUTS)
     assert len(pd.read_parquet(out_dir / "replications.parquet")) == 1
+    assert len(pd.read_parquet(out_dir / "parts" / "replications")) == 1  # old parts removed
 
 
 def test_same_seed_gives_identical_replications(tmp_path: Path) -> None:
@@ -153,8 +156,10 @@ def test_outputs_have_ordinary_permissions(tmp_path: Path) -> None:
     finally:
         os.umask(old)
     assert stat.S_IMODE(os.stat(plain).st_mode) == 0o644
-    for name in OUTPUTS:
-        assert stat.S_IMODE(os.stat(out_dir / name).st_mode) == stat.S_IMODE(os.stat(plain).st_mode)
+    files = [p for p in out_dir.rglob("*") if p.is_file()]
+    assert len(files) == 4 + len(PART_TABLES)  # manifest, replications, summary x2, one part each
+    for f in files:
+        assert stat.S_IMODE(os.stat(f).st_mode) == stat.S_IMODE(os.stat(plain).st_mode), f
 
 
 # --- bad values -------------------------------------------------------------------------------

@@ -34,8 +34,8 @@ from twin.scenario import load_scenario, with_horizon
 from twin.summary import paired_difference
 
 PACU = SCENARIOS_DIR / "pacu_closed_beds.yaml"
-FILES = ["differences.csv", "differences.parquet", "manifest.json", "replications.parquet",
-         "room_days.parquet", "services.parquet", "summary.csv", "summary.parquet"]
+FILES = ["differences.csv", "differences.parquet", "manifest.json", "parts",
+         "replications.parquet", "summary.csv", "summary.parquet"]
 
 
 class _Half(AsBooked):
@@ -86,8 +86,10 @@ def test_cli_prints_per_scenario_tables_and_writes_files(
         at = lines[1].index("policy")
         col = [ln[at:].split()[0] for ln in lines[3:]]  # the policy column
         assert col == pols * len(DEFAULT_KPIS)
-    assert f"results written to {out_dir}/ (replications, summary, differences, room_days, " \
-           f"services, manifest.json); report: ortwin report {out_dir}" in out
+    assert f"results written to {out_dir}/ (replications, summary, differences, manifest.json, " \
+           f"parts/ dataset); report: ortwin report {out_dir}" in out
+    assert sorted(p.name for p in (out_dir / "parts").iterdir()) == [
+        "replications", "room_days", "services"]  # --events none: no event logs
 
     assert sorted(p.name for p in out_dir.iterdir()) == FILES  # nothing else, no temp files
     reps = pd.read_parquet(out_dir / "replications.parquet")

@@ -47,6 +47,7 @@ class _Parser(argparse.ArgumentParser):
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of ``ortwin`` and its subcommands."""
     from policies import POLICIES
+    from twin.cli_run import add_cluster_options, add_long_run_options
 
     p = _Parser(prog="ortwin", description=(
         "ORTwin: a discrete-event digital twin of a hospital surgical suite. Run YAML scenarios "
@@ -61,20 +62,19 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("scenario", metavar="SCENARIO", help="scenario YAML file")
     r.add_argument("--policy", default="as-booked", choices=sorted(POLICIES),
                    help="scheduling policy (default: as-booked)")
-    r.add_argument("--reps", type=_positive("--reps"), default=10,
+    r.add_argument("--reps", type=_positive("--reps"), default=None,
                    help="number of replications (default: 10)")
     r.add_argument("--seed", type=_seed, default=None,
                    help="base seed (default: the scenario's seed)")
-    r.add_argument("--workers", type=_positive("--workers"), default=1,
-                   help="local worker processes (default: 1; results are identical)")
     r.add_argument("--out", default=None, metavar="DIR",
-                   help="write parquet files here (default: out/<scenario name>)")
+                   help="write the results here (default: out/<scenario name>)")
     r.add_argument("--days", type=_positive("--days"), default=None,
                    help="override the horizon in days (short test runs)")
-    r.add_argument("--no-events", action="store_true",
-                   help="do not keep the event log (large runs; KPIs are still computed)")
+    r.add_argument("--no-events", action="store_true", help="the same as --events none")
     r.add_argument("--progress", choices=["auto", "on", "off"], default="auto",
                    help="progress bar on stderr (default: auto = when stderr is a terminal)")
+    add_cluster_options(r, _whole)
+    add_long_run_options(r, _whole, "all up to 100 replications, else sample")
 
     v = sub.add_parser("validate", help="check scenario files", description=(
         "Load and validate each scenario file; print OK lines, or one error line per bad file."))
@@ -94,12 +94,10 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--reference", default=None, metavar="POLICY",
                    help="policy the others are compared with (default: manual if compared, "
                         "else the first policy)")
-    c.add_argument("--reps", type=_positive("--reps"), default=10,
+    c.add_argument("--reps", type=_positive("--reps"), default=None,
                    help="replications per scenario and policy (default: 10)")
     c.add_argument("--seed", type=_seed, default=None,
                    help="base seed for every arm (default: each scenario's seed)")
-    c.add_argument("--workers", type=_positive("--workers"), default=1,
-                   help="local worker processes (default: 1; results are identical)")
     c.add_argument("--days", type=_positive("--days"), default=None,
                    help="override the horizon in days (short test runs)")
     c.add_argument("--kpis", default=None, metavar="K1,K2,...",
@@ -109,6 +107,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="write parquet/CSV files here (default: out/compare)")
     c.add_argument("--progress", choices=["auto", "on", "off"], default="auto",
                    help="progress bar on stderr (default: auto)")
+    add_cluster_options(c, _whole)
+    add_long_run_options(c, _whole, "none")
 
     g = sub.add_parser("gate", help="check KPI release gates (exit 1 if one fails)",
                        description=(
@@ -123,8 +123,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="JUnit XML report (default: DIR/junit.xml)")
     g.add_argument("--markdown", default=None, metavar="FILE",
                    help="markdown summary (default: DIR/gates.md)")
-    g.add_argument("--workers", type=_positive("--workers"), default=None,
-                   help="local worker processes (default: the gates file's, else 1)")
+    add_cluster_options(g, _whole, None)
     g.add_argument("--progress", choices=["auto", "on", "off"], default="auto",
                    help="progress bar on stderr (default: auto)")
 
@@ -156,46 +155,6 @@ def _load(path: str, days: int | None = None) -> Scenario:
     return scn if days is None else with_horizon(scn, days, path)
 
 
-def cmd_run(args: argparse.Namespace) -> int:
-    """``ortwin run``."""
-    from twin.manifest import build_manifest, write_manifest
-    from twin.runner import run_experiment
-    from twin.summary import format_table
-
-    scn = _load(args.scenario, args.days)
-    out = Path(args.out) if args.out else Path("out") / scn.name
-    blocker = next((p for p in (out, *out.parents) if p.exists()), None)
-    if blocker is not None and not blocker.is_dir():
-        raise UsageError(f"--out {out}: expected a directory, {blocker} is a file")
-    show = args.progress == "on" or (args.progress == "auto" and sys.stderr.isatty())
-    bar = None
-    if show:
-        from tqdm import tqdm
-
-        bar = tqdm(total=args.reps, unit="rep", desc=scn.name, file=sys.stderr)
-    try:
-        res = run_experiment(scn, args.policy, args.reps, args.seed, args.workers,
-                             keep_events=not args.no_events,
-                             progress=bar.update if bar else None,
-                             base_dir=Path(args.scenario).parent)
-    finally:
-        if bar:
-            bar.close()
-    seed = scn.seed if args.seed is None else args.seed
-    try:
-        res.write(out)
-        write_manifest(out, build_manifest("run", [scn], [args.policy], args.policy, args.reps,
-                                           [seed], [args.scenario]))
-    except OSError as e:
-        raise UsageError(f"--out {out}: cannot write ({e.strerror})") from None
-    print(f"scenario {scn.name} | policy {args.policy} | {args.reps} replications | "
-          f"seed {seed} | {scn.horizon_days} days")
-    print(format_table(res.summary))
-    print(f"results written to {out}/ (events, cases, replications, summary, room_days, services, "
-          f"manifest.json); report: ortwin report {out}")
-    return 0
-
-
 def cmd_validate(args: argparse.Namespace) -> int:
     """``ortwin validate``."""
     status = 0
@@ -219,58 +178,6 @@ def _check_out(option: str, path: Path, is_file: bool = False) -> None:
     blocker = next((p for p in (start, *start.parents) if p.exists()), None)
     if blocker is not None and not blocker.is_dir():
         raise UsageError(f"{option} {path}: expected a directory, {blocker} is a file")
-
-
-def _bar(show: str, total: int, desc: str):
-    if show == "on" or (show == "auto" and sys.stderr.isatty()):
-        from tqdm import tqdm
-
-        return tqdm(total=total, unit="rep", desc=desc, file=sys.stderr)
-    return None
-
-
-def _names(text: str | None) -> list[str] | None:
-    return None if text is None else [t.strip() for t in text.split(",") if t.strip()]
-
-
-def cmd_compare(args: argparse.Namespace) -> int:
-    """``ortwin compare``."""
-    from policies import POLICIES
-    from twin.compare import CompareError, check_kpis, compare, format_comparison, resolve_policies
-
-    try:
-        names = list(POLICIES) if args.policies is None else _names(args.policies)
-        pols, ref = resolve_policies(names or [], args.reference)
-        kpis = None if args.kpis is None else check_kpis(_names(args.kpis) or [])
-        seen: dict[str, str] = {}
-        scns = []
-        for path in args.scenarios:
-            scn = _load(path, args.days)
-            if scn.name in seen:
-                raise UsageError(f"--scenarios {path}: name {scn.name!r} is also the name of "
-                                 f"{seen[scn.name]}")
-            seen[scn.name] = path
-            scns.append(scn)
-        out = Path(args.out)
-        _check_out("--out", out)
-        bar = _bar(args.progress, args.reps * len(pols) * len(scns), "compare")
-        try:
-            comp = compare(scns, pols, args.reps, args.seed, args.workers, ref,
-                           base_dirs=[Path(p).parent for p in args.scenarios],
-                           progress=bar.update if bar else None, sources=args.scenarios)
-        finally:
-            if bar:
-                bar.close()
-    except CompareError as e:
-        raise UsageError(str(e)) from None
-    print(format_comparison(comp, kpis))
-    try:
-        comp.write(out)
-    except OSError as e:
-        raise UsageError(f"--out {out}: cannot write ({e.strerror})") from None
-    print(f"\nresults written to {out}/ (replications, summary, differences, room_days, "
-          f"services, manifest.json); report: ortwin report {out} -o {out}/report.html")
-    return 0
 
 
 def cmd_report(args: argparse.Namespace) -> int:
@@ -297,6 +204,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 def cmd_gate(args: argparse.Namespace) -> int:
     """``ortwin gate``: 0 when every gate holds, 1 when one fails."""
+    from twin.cli_run import Progress, cluster_session
     from twin.gate import GateError, format_report, load_gates, run_gates
 
     try:
@@ -309,12 +217,13 @@ def cmd_gate(args: argparse.Namespace) -> int:
     _check_out("--out", out)
     _check_out("--junit", junit, is_file=True)
     _check_out("--markdown", markdown, is_file=True)
-    bar = _bar(args.progress, plan.spec.reps * len(plan.arms()), "gate")
+    bar = Progress(args.progress, "gate")
+    bar.total(plan.spec.reps * len(plan.arms()))
     try:
-        report = run_gates(plan, args.workers, progress=bar.update if bar else None)
+        with cluster_session(args.cluster, args.workers or plan.spec.workers) as ex:
+            report = run_gates(plan, progress=bar.update, cluster=ex)
     finally:
-        if bar:
-            bar.close()
+        bar.close()
     print(format_report(report))
     try:
         report.write(out, junit, markdown)
@@ -327,6 +236,7 @@ def cmd_gate(args: argparse.Namespace) -> int:
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``ortwin`` console script."""
     from calibration.cli import COMMANDS
+    from twin.cli_run import CliError, cmd_compare, cmd_run
     from twin.nowcast_cli import COMMANDS as NOWCAST
     from vision.cli import COMMANDS as VISION
 
@@ -339,15 +249,15 @@ def main(argv: list[str] | None = None) -> int:
         if args.command in VISION:
             return VISION[args.command](args)
         if args.command == "run":
-            return cmd_run(args)
+            return cmd_run(args, _load, _check_out)
         if args.command == "compare":
-            return cmd_compare(args)
+            return cmd_compare(args, _load, _check_out)
         if args.command == "gate":
             return cmd_gate(args)
         if args.command == "report":
             return cmd_report(args)
         return cmd_validate(args)
-    except (ScenarioError, UsageError) as e:  # HistoryError is a ScenarioError
+    except (ScenarioError, UsageError, CliError) as e:  # HistoryError is a ScenarioError
         print(f"ortwin: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -19,11 +19,12 @@ from pathlib import Path
 
 import pandas as pd
 
+from twin.cluster import Executor
 from twin.kpis import KPIS, kpi_def
 from twin.manifest import build_manifest
-from twin.runner import _atomic, run_experiment
+from twin.runner import _atomic
 from twin.scenario import Scenario
-from twin.summary import _fmt, kpi_columns, paired_difference
+from twin.summary import _fmt, kpi_columns, paired_difference, summarise
 
 DEFAULT_KPIS: tuple[str, ...] = (
     "utilisation", "overtime_minutes", "out_of_hours_minutes", "overtime_p90_room_day",
@@ -87,6 +88,15 @@ class Comparison:
         return written
 
 
+def write_differences(comp: Comparison, out_dir: str | Path) -> list[Path]:
+    """Write the paired differences (parquet and CSV), each atomically: what a streamed
+    comparison adds to the replications and summary :mod:`twin.longrun` wrote."""
+    out = Path(out_dir)
+    df = comp.differences
+    return [_atomic(out / "differences.parquet", lambda p: df.to_parquet(p, index=False)),
+            _atomic(out / "differences.csv", lambda p: df.to_csv(p, index=False))]
+
+
 def default_reference(policies: Sequence[str]) -> str:
     """``manual`` when it is among ``policies``, else the first of them."""
     if not policies:
@@ -132,12 +142,15 @@ def compare(scenarios: Sequence[Scenario], policies: Sequence[str], reps: int = 
             seed: int | None = None, workers: int = 1, reference: str | None = None, *,
             base_dirs: Sequence[Path | None] | None = None,
             progress: Callable[[int], None] | None = None,
-            sources: Sequence[str | Path | None] | None = None) -> Comparison:
+            sources: Sequence[str | Path | None] | None = None,
+            cluster: str | Executor | None = None) -> Comparison:
     """Run every scenario under every policy (``reps`` replications each, same seed and
     replication indices for every arm) and gather summaries and paired differences.
     ``sources`` (one per scenario: its file, or None) go into the manifest.
 
     ``seed`` None uses each scenario's own seed (the same for all of its policies).
+    ``cluster``: an open :mod:`twin.cluster` executor, or a ``--cluster`` value opened (with
+    ``workers``) for this call; every arm's tasks are submitted together.
     ``reference`` None means ``manual`` if compared, else the first policy. ``base_dirs`` (one
     per scenario) resolve relative paths such as booked lists, as ``run_experiment`` does.
     """
@@ -155,31 +168,44 @@ def compare(scenarios: Sequence[Scenario], policies: Sequence[str], reps: int = 
     if reps < 1:
         raise CompareError("--reps: expected a number of at least 1")
 
-    rep_frames, sum_frames, runs, rd_frames, svc_frames = [], [], [], [], []
-    for scn, base in zip(scns, dirs, strict=True):
-        s = scn.seed if seed is None else seed
-        runs.append({"scenario": scn.name, "days": scn.horizon_days, "seed": s, "reps": reps})
-        for pol in pols:
-            res = run_experiment(scn, pol, reps, s, workers, keep_events=False,
-                                 progress=progress, base_dir=base)
-            rep_frames.append(res.replications)
-            sum_frames.append(res.summary)
-            rd_frames.append(res.room_days)
-            svc_frames.append(res.services)
-    replications = pd.concat(rep_frames, ignore_index=True)
-    summary = pd.concat(sum_frames, ignore_index=True)
-    summary["n"] = summary["n"].astype("int64")
+    from twin.cluster import open_cluster
+    from twin.experiment import make_arm, run_arms
+
+    seeds = [scn.seed if seed is None else seed for scn in scns]
+    arms = [make_arm(scn, pol, s, base) for scn, s, base in zip(scns, seeds, dirs, strict=True)
+            for pol in pols]
+    if cluster is None or isinstance(cluster, str):
+        with open_cluster(cluster, workers) as ex:
+            results = run_arms(arms, reps, ex, "none", True, progress)
+    else:
+        results = run_arms(arms, reps, cluster, "none", True, progress)
+    return comparison(scns, pols, ref, reps, seeds, sources,
+                      pd.concat([r.replications for r in results], ignore_index=True),
+                      _stack([r.room_days for r in results]),
+                      _stack([r.services for r in results]))
+
+
+def comparison(scenarios: Sequence[Scenario], policies: Sequence[str], reference: str,
+               reps: int, seeds: Sequence[int], sources: Sequence[str | Path | None] | None,
+               replications: pd.DataFrame, room_days: pd.DataFrame | None = None,
+               services: pd.DataFrame | None = None) -> Comparison:
+    """A :class:`Comparison` from every arm's replications (summary and paired differences
+    computed here)."""
+    pols = tuple(policies)
+    summary = summarise(replications)
+    runs = [{"scenario": scn.name, "days": scn.horizon_days, "seed": int(s), "reps": reps}
+            for scn, s in zip(scenarios, seeds, strict=True)]
     return Comparison(
         replications=replications,
         summary=summary,
-        differences=differences(replications, pols, ref),
+        differences=differences(replications, pols, reference),
         policies=pols,
-        reference=ref,
+        reference=reference,
         runs=pd.DataFrame(runs, columns=["scenario", "days", "seed", "reps"]),
-        room_days=_stack(rd_frames),
-        services=_stack(svc_frames),
-        manifest=build_manifest("compare", scns, pols, ref, reps,
-                                [r["seed"] for r in runs], sources),
+        room_days=room_days if room_days is not None else pd.DataFrame(),
+        services=services if services is not None else pd.DataFrame(),
+        manifest=build_manifest("compare", scenarios, pols, reference, reps, list(seeds),
+                                sources),
     )
 
 
@@ -201,6 +227,14 @@ def read_comparison(results_dir: str | Path) -> Comparison:
 
     def frame(name: str, required: bool) -> pd.DataFrame:
         p = d / f"{name}.parquet"
+        if not required and (d / "parts" / name).is_dir():  # a streamed run's dataset
+            from twin.dataset import read_table
+
+            try:
+                return read_table(d, name)
+            except Exception as e:  # noqa: BLE001 - pyarrow raises several types
+                raise CompareError(f"{d / 'parts' / name}: not a readable parquet dataset "
+                                   f"({e})") from None
         if not p.is_file():
             if required:
                 raise CompareError(f"{p}: missing (expected the output of ortwin run or "

@@ -383,11 +383,14 @@ def surgical_census(scn: Scenario) -> dict[str, float]:
     }
 
 
-def draw_week(scn: Scenario, streams: Streams, base_dir: Path | None = None) -> Week:
-    """Sample one replication's cases and exogenous events, and book electives into blocks."""
+def draw_week(scn: Scenario, streams: Streams, base_dir: Path | None = None,
+              booked: pd.DataFrame | None = None) -> Week:
+    """Sample one replication's cases and exogenous events, and book electives into blocks.
+    ``booked`` is the scenario's booked list already read (:func:`twin.booked_list.
+    read_booked_list`), so a remote worker needs no file; None reads it from ``base_dir``."""
     week = Week(cases={}, truth={}, first_case_delay={}, random_downtime=[], background={})
     if scn.booking.booked_list:
-        order = _booked_list(scn, streams, week, base_dir)
+        order = _booked_list(scn, streams, week, base_dir, booked)
     else:
         order = _electives(scn, streams, week)
         from twin.booking import book_electives
@@ -398,11 +401,12 @@ def draw_week(scn: Scenario, streams: Streams, base_dir: Path | None = None) -> 
     return week
 
 
-def _booked_list(scn: Scenario, streams: Streams, week: Week, base_dir: Path | None) -> list:
+def _booked_list(scn: Scenario, streams: Streams, week: Week, base_dir: Path | None,
+                 booked: pd.DataFrame | None) -> list:
     """Electives from the scenario's booked list (validated by :mod:`twin.booked_list`)."""
     from twin.booked_list import read_booked_list
 
-    rows = read_booked_list(scn, base_dir)
+    rows = read_booked_list(scn, base_dir) if booked is None else booked
     for svc_id, grp in rows.groupby("service", sort=False):
         svc = scn.service(str(svc_id))
         procs = [next(q for q in svc.procedures if q.id == p) for p in grp["procedure"]]

@@ -32,6 +32,7 @@ from typing import Any, Literal
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from twin.cluster import Executor
 from twin.kpis import KPIS, kpi_def
 from twin.runner import _atomic, run_experiment
 from twin.scenario import Scenario, load_scenario, read_yaml_mapping
@@ -441,9 +442,11 @@ class GateReport:
 
 
 def run_gates(plan: GatePlan, workers: int | None = None,
-              progress: Callable[[int], None] | None = None) -> GateReport:
+              progress: Callable[[int], None] | None = None,
+              cluster: str | Executor | None = None) -> GateReport:
     """Run each distinct scenario x policy of ``plan`` once (``reps``/``seed`` of the gates
-    file, the same seed for every policy of a scenario) and evaluate every gate."""
+    file, the same seed for every policy of a scenario) and evaluate every gate. ``cluster``:
+    an open :mod:`twin.cluster` executor or a ``--cluster`` value (see :func:`run_experiment`)."""
     spec = plan.spec
     reps_frames, summ_frames, seconds = [], [], {}
     for key, pol in plan.arms():
@@ -451,7 +454,8 @@ def run_gates(plan: GatePlan, workers: int | None = None,
         t0 = time.perf_counter()
         res = run_experiment(scn, pol, spec.reps, spec.seed, workers or spec.workers,
                              keep_events=False, progress=progress,
-                             base_dir=plan.scenario_files[key].parent)
+                             base_dir=plan.scenario_files[key].parent, cluster=cluster,
+                             detail=False)
         seconds[(key, pol)] = time.perf_counter() - t0
         reps_frames.append(res.replications)
         summ_frames.append(res.summary)
@@ -461,14 +465,16 @@ def run_gates(plan: GatePlan, workers: int | None = None,
     return GateReport(plan, evaluate(plan, summary), replications, summary, seconds)
 
 
-def write_baseline(plan: GatePlan, out: str | Path, workers: int | None = None) -> Path:
+def write_baseline(plan: GatePlan, out: str | Path, workers: int | None = None,
+                   cluster: str | Executor | None = None) -> Path:
     """Run every arm of ``plan`` and write the combined summary to ``out`` (CSV, or parquet
     when the name ends in ``.parquet``) atomically: a baseline for relative gates."""
     summ = []
     for key, pol in plan.arms():
         res = run_experiment(plan.scenarios[key], pol, plan.spec.reps, plan.spec.seed,
                              workers or plan.spec.workers, keep_events=False,
-                             base_dir=plan.scenario_files[key].parent)
+                             base_dir=plan.scenario_files[key].parent, cluster=cluster,
+                             detail=False)
         summ.append(res.summary)
     summary = pd.concat(summ, ignore_index=True)
     path = Path(out)

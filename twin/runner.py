@@ -1,9 +1,9 @@
-"""Replications: a pure function of (scenario, policy, base seed, replication range).
+"""Replications: a pure function of (scenario, policy, base seed, replication index).
 
-:func:`run_batch` runs a range of replications and returns small frames; where it runs — this
-process or a pool of local processes — is a parameter of :func:`run_experiment`, never a second
-code path. Replication ``i`` uses streams spawned from ``SeedSequence(seed, spawn_key=(i, ...))``,
-so results are identical whatever the batch size, worker count or finishing order.
+:func:`run_replication` runs one; :mod:`twin.experiment` splits an experiment into tasks of
+replication ranges and :mod:`twin.cluster` runs them here, in local processes or on Dask.
+Replication ``i`` uses streams spawned from ``SeedSequence(seed, spawn_key=(i, ...))``, so
+results are identical whatever the batch size, worker count, place or finishing order.
 """
 
 from __future__ import annotations
@@ -13,7 +13,6 @@ import gc
 import os
 import tempfile
 from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -26,7 +25,6 @@ from twin.model import SuiteModel
 from twin.scenario import Scenario
 from twin.snapshot import SuiteSnapshot
 from twin.streams import Streams
-from twin.summary import summarise
 
 
 @dataclass
@@ -84,11 +82,13 @@ class RepOutput:
 
 def run_replication(scn: Scenario, policy: str, seed: int, rep: int, *,
                     keep_events: bool = True, snapshot: SuiteSnapshot | None = None,
-                    base_dir: Path | None = None) -> RepOutput:
-    """Run replication ``rep`` of ``scn`` under the named policy and compute its KPIs."""
+                    base_dir: Path | None = None, booked: pd.DataFrame | None = None
+                    ) -> RepOutput:
+    """Run replication ``rep`` of ``scn`` under the named policy and compute its KPIs
+    (``booked``: the scenario's booked list already read, see :func:`twin.demand.draw_week`)."""
     from policies import get_policy
 
-    week = draw_week(scn, Streams(seed, rep), base_dir)
+    week = draw_week(scn, Streams(seed, rep), base_dir, booked)
     model = SuiteModel(scn, get_policy(policy, scn), week, snapshot=snapshot)
     model.run()
     events = model.log.frame()
@@ -117,78 +117,40 @@ def _run_reps(scn: Scenario, policy: str, seed: int, reps: range, keep_events: b
             for r in reps]
 
 
+_QUIET = [0]
+
+
 @contextlib.contextmanager
-def quiet_gc(threshold: int = 50_000):
+def quiet_gc(threshold: int = 50_000, collect: bool = True):
     """Collect once, freeze what is alive (modules, the scenario) out of later scans, and
     collect the young generation less often; restores the thresholds afterwards. A replication
-    makes few reference cycles, so this only trims time the collector would spend rescanning."""
+    makes few reference cycles, so this only trims time the collector would spend rescanning.
+    Re-entrant: inside another ``quiet_gc`` it does nothing. ``collect=False`` skips the first
+    full collection (200 ms in a worker that holds pandas, SciPy and Dask): a task does that,
+    and garbage frozen with the rest is collected after the thaw."""
+    if _QUIET[0]:
+        yield
+        return
     old = gc.get_threshold()
-    gc.collect()
+    if collect:
+        gc.collect()
     gc.freeze()
     gc.set_threshold(threshold, old[1], old[2])
+    _QUIET[0] += 1
     try:
         yield
     finally:
+        _QUIET[0] -= 1
         gc.set_threshold(*old)
         gc.unfreeze()
-
-
-def _batches(n: int, workers: int) -> list[range]:
-    size = max(1, min(50, n // (workers * 4) or 1))
-    return [range(i, min(i + size, n)) for i in range(0, n, size)]
 
 
 def run_experiment(scn: Scenario, policy: str = "as-booked", reps: int = 10,
                    seed: int | None = None, workers: int = 1, keep_events: bool = True,
                    progress: Callable[[int], None] | None = None,
-                   base_dir: Path | None = None) -> Results:
-    """Run ``reps`` replications (in ``workers`` local processes) and gather the results."""
-    if reps < 1:
-        raise ValueError("reps must be at least 1")
-    seed = scn.seed if seed is None else seed
-    batches = _batches(reps, workers)
-    outputs: list[RepOutput] = []
-    if workers <= 1:
-        with quiet_gc():  # once for the whole run, not per batch
-            for b in batches:
-                outputs.extend(_run_reps(scn, policy, seed, b, keep_events, base_dir))
-                if progress:
-                    progress(len(b))
-    else:
-        with ProcessPoolExecutor(max_workers=workers) as pool:
-            futs = [pool.submit(run_batch, scn, policy, seed, b, keep_events, base_dir)
-                    for b in batches]
-            for f in as_completed(futs):
-                got = f.result()
-                outputs.extend(got)
-                if progress:
-                    progress(len(got))
-    return collect(outputs, scn.name, policy)
+                   base_dir: Path | None = None, **where) -> Results:
+    """Run ``reps`` replications (in ``workers`` local processes, or ``cluster=``) and gather
+    the results: :func:`twin.experiment.run_experiment`."""
+    from twin.experiment import run_experiment as run
 
-
-def collect(outputs: list[RepOutput], scenario: str, policy: str) -> Results:
-    """Stack replication outputs, sorted by replication, into :class:`Results`."""
-    outputs = sorted(outputs, key=lambda o: o.rep)
-
-    def stack(frames: list[pd.DataFrame], reps: list[int]) -> pd.DataFrame:
-        parts = [f.assign(rep=r) for f, r in zip(frames, reps, strict=True) if len(f)]
-        if not parts:
-            return pd.DataFrame()
-        df = pd.concat(parts, ignore_index=True)
-        df.insert(0, "policy", policy)
-        df.insert(0, "scenario", scenario)
-        return df
-
-    reps = [o.rep for o in outputs]
-    rows = pd.DataFrame([o.kpis for o in outputs])
-    rows.insert(0, "rep", reps)
-    rows.insert(0, "policy", policy)
-    rows.insert(0, "scenario", scenario)
-    return Results(
-        events=stack([o.events for o in outputs], reps),
-        cases=stack([o.cases for o in outputs], reps),
-        replications=rows,
-        summary=summarise(rows),
-        room_days=stack([o.room_days for o in outputs], reps),
-        services=stack([o.services for o in outputs], reps),
-    )
+    return run(scn, policy, reps, seed, workers, keep_events, progress, base_dir, **where)
