@@ -21,6 +21,7 @@ import pandas as pd
 import streamlit as st
 
 from twin import board, board_charts, charts, outcomes
+from twin.cluster import ClusterError
 from twin.compare import (
     DEFAULT_KPIS,
     CompareError,
@@ -59,7 +60,7 @@ POLICY_HELP = {
 
 # Per page, the session keys of its widgets whose values outlive a visit to another page
 # (a comment, not a docstring: Streamlit would print a bare string on the page).
-KEEP = {"Scenario": ("lv_", "bundled", "src"), "Run": ("policies", "reps", "seed", "workers", "with_base"),
+KEEP = {"Scenario": ("lv_", "bundled", "src"), "Run": ("policies", "reps", "seed", "workers", "cluster", "with_base"),
         "History": ("h_",), "OR status board": ("b_",)}
 
 st.set_page_config(page_title="ORTwin what-if", layout="wide")
@@ -238,6 +239,9 @@ def page_run() -> None:
     seed = st.number_input("Seed", 0, 2**31 - 1, scn.seed, key="seed")
     workers = st.number_input("Worker processes (results are identical for any number)", 1, 64,
                               min(2, os.cpu_count() or 1), key="workers")
+    where = st.text_input("Run on: local processes, dask (a Dask cluster on this machine) or a "
+                          "Dask scheduler address tcp://HOST:PORT (docs/scaleout.md)", "local",
+                          key="cluster").strip() or "local"
     with_base = st.checkbox("Also run the base scenario, to show the effect of the change",
                             value=True, key="with_base", disabled=not changed)
     arms = (2 if changed and with_base else 1) * max(1, len(pols))
@@ -262,8 +266,9 @@ def page_run() -> None:
 
         try:
             comp = compare(scns, pols, int(reps), int(seed), int(workers), progress=tick,
-                           sources=[state.base_source if s is scn else None for s in scns])
-        except (CompareError, ScenarioError) as e:
+                           sources=[state.base_source if s is scn else None for s in scns],
+                           cluster=where)
+        except (CompareError, ScenarioError, ClusterError) as e:
             st.error(str(e))
             return
         bar.progress(1.0, text=f"done: {total} replications in {time.time() - t0:.1f} s")

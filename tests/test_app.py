@@ -210,3 +210,25 @@ def _round(s: pd.Series) -> pd.Series:
     from app import _rounded  # noqa: PLC0415 - the app's display rounding
 
     return _rounded(s.to_frame("v").astype(float))["v"]
+
+
+def test_run_on_a_dask_cluster_gives_the_same_results_and_bad_values_say_so():
+    at = _app()
+    _page(at, "Run")
+    at.multiselect(key="policies").set_value(["manual"]).run()
+    at.number_input(key="reps").set_value(2).run()
+    at.text_input(key="cluster").set_value("yarn://x").run()
+    at.button(key="run").click().run()
+    assert not at.exception
+    assert [e.value for e in at.error] == [
+        "--cluster: expected local, dask, a scheduler address such as tcp://HOST:8786 or a "
+        "scheduler file (.json), got 'yarn://x'"]
+    assert "results" not in at.session_state
+    at.text_input(key="cluster").set_value("dask").run()
+    at.number_input(key="workers").set_value(1).run()
+    at.button(key="run").click().run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    base = load_scenario("scenarios/baseline.yaml")
+    direct = compare([base], ["manual"], reps=2, seed=base.seed)
+    pd.testing.assert_frame_equal(at.session_state["results"]["comp"].replications,
+                                  direct.replications, check_exact=True)

@@ -247,6 +247,9 @@ def test_ortwin_run_on_an_external_scheduler(small, tmp_path: Path, dask_process
     err = capsys.readouterr().err
     assert f"running on Dask scheduler {address} (2 workers)" in err
     assert _digest(tmp_path / "seq") == _digest(tmp_path / "dask")
+    sched_file = tmp_path / "scheduler.json"  # written by the fixture
+    assert run_cli([*args, "--out", str(tmp_path / "file"), "--cluster", str(sched_file)]) == 0
+    assert _digest(tmp_path / "seq") == _digest(tmp_path / "file")
 
 
 def test_local_worker_killed_mid_run_is_rerun(small) -> None:
@@ -400,7 +403,8 @@ def test_precision_run_stops_at_target_and_equals_a_fixed_run(small, tmp_path: P
 
 
 @pytest.mark.parametrize("extra, says", [
-    (["--cluster", "yarn"], "--cluster: expected local, dask or a scheduler address"),
+    (["--cluster", "yarn"], "--cluster: expected local, dask, a scheduler address"),
+    (["--cluster", "nowhere.json"], "--cluster nowhere.json: scheduler file not found"),
     (["--precision", "nonsense:0.1"], "--precision: unknown KPI 'nonsense'"),
     (["--precision", "utilisation:2"], "expected a relative half-width between 0 and 1"),
     (["--max-reps", "100"], "--max-reps: only used with --precision"),
@@ -415,3 +419,13 @@ def test_bad_options_one_line_exit_2(tmp_path: Path, capsys, extra: list[str], s
 def test_unreachable_scheduler_is_one_line() -> None:
     with pytest.raises(ClusterError, match="cannot start or reach the Dask scheduler"):
         DaskCluster("tcp://127.0.0.1:9", connect_timeout=2)
+
+
+def test_progress_bar_and_dashboard_line(tmp_path: Path, capsys) -> None:
+    assert run_cli(["run", str(BASELINE), "--days", "1", "--reps", "4", "--out", str(tmp_path),
+                    "--progress", "on", "--cluster", "dask", "--workers", "1"]) == 0
+    err = capsys.readouterr().err
+    first = err.splitlines()[0]
+    assert first.startswith("running on Dask LocalCluster (1 worker); dashboard: http://"), first
+    bar = err.replace("\r", "\n").splitlines()[-1]
+    assert "4/4" in bar and "rep/s" in bar and "<00:00" in bar, bar  # done, rate, time left

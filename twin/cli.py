@@ -217,13 +217,13 @@ def cmd_gate(args: argparse.Namespace) -> int:
     _check_out("--out", out)
     _check_out("--junit", junit, is_file=True)
     _check_out("--markdown", markdown, is_file=True)
-    bar = Progress(args.progress, "gate")
-    bar.total(plan.spec.reps * len(plan.arms()))
-    try:
-        with cluster_session(args.cluster, args.workers or plan.spec.workers) as ex:
+    with cluster_session(args.cluster, args.workers or plan.spec.workers) as ex:
+        bar = Progress(args.progress, "gate")  # after the line that says where the run goes
+        bar.total(plan.spec.reps * len(plan.arms()))
+        try:
             report = run_gates(plan, progress=bar.update, cluster=ex)
-    finally:
-        bar.close()
+        finally:
+            bar.close()
     print(format_report(report))
     try:
         report.write(out, junit, markdown)

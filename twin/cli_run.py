@@ -26,8 +26,9 @@ def add_cluster_options(p: argparse.ArgumentParser, whole: Callable[[str, int], 
     """``--cluster`` and ``--workers`` (every experiment command)."""
     p.add_argument("--cluster", default=None, metavar="WHERE",
                    help="where replications run: local (default: local processes), dask (a Dask "
-                        "LocalCluster of --workers processes) or tcp://HOST:PORT (an existing "
-                        "Dask scheduler); results are identical everywhere")
+                        "LocalCluster of --workers processes), tcp://HOST:PORT or a scheduler "
+                        "file (.json) of an existing Dask scheduler; results are identical "
+                        "everywhere")
     p.add_argument("--workers", type=whole("--workers", 1), default=workers_default,
                    help="worker processes for local or dask (default: "
                         f"{workers_default or 'the file’s, else 1'})")
@@ -114,9 +115,10 @@ def _streamed(args: argparse.Namespace, arms: list, out: Path, manifest: dict, e
     reps = args.reps or (PRECISION_START if targets else 10)
     if args.max_reps is not None and not targets:
         raise CliError("--max-reps: only used with --precision")
-    bar = Progress(args.progress, desc)
+    bar = None
     try:
-        with cluster_session(args.cluster, args.workers) as ex:
+        with cluster_session(args.cluster, args.workers) as ex:  # says where, before the bar
+            bar = Progress(args.progress, desc)
             return run_streamed(arms, out, ex, manifest, reps=reps, events=events,
                                 batch=args.batch_size, targets=targets, max_reps=args.max_reps,
                                 resume=args.resume, progress=bar.update, total=bar.total)
@@ -126,13 +128,15 @@ def _streamed(args: argparse.Namespace, arms: list, out: Path, manifest: dict, e
         print(f"ortwin: {e}", file=sys.stderr)
         raise SystemExit(1) from None
     except Interrupted as e:
-        bar.close()
+        if bar:
+            bar.close()
         print(f"ortwin: {e}", file=sys.stderr)
         raise SystemExit(130) from None
     except OSError as e:
         raise CliError(f"--out {out}: cannot write ({e.strerror})") from None
     finally:
-        bar.close()
+        if bar:
+            bar.close()
 
 
 def _where(res) -> str:

@@ -9,8 +9,8 @@ never changes what it returns. :func:`open_cluster` turns the ``--cluster`` opti
   so the pool is rebuilt and the unfinished tasks are submitted again (up to
   :data:`POOL_RESTARTS` times in one run);
 * :class:`DaskCluster` - ``dask`` starts a Dask ``distributed`` LocalCluster of N single-thread
-  worker processes; ``tcp://HOST:PORT`` connects to a scheduler someone already started (Slurm,
-  Kubernetes, cloud). Dask schedules, moves data and retries the tasks of a lost worker itself.
+  worker processes; ``tcp://HOST:PORT`` (or the scheduler's JSON file) connects to a scheduler
+  someone already started (Slurm, Kubernetes, cloud). Dask schedules, moves data and retries the tasks of a lost worker itself.
 
 All three yield ``(key, result)`` pairs as tasks finish, in whatever order they finish; the
 caller orders results by key.
@@ -23,6 +23,7 @@ from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Protocol
 
 POOL_RESTARTS = 3
@@ -184,7 +185,7 @@ class DaskCluster:
     """A Dask ``distributed`` client on a LocalCluster (``address`` None) or a scheduler."""
 
     def __init__(self, address: str | None = None, workers: int = 2,
-                 connect_timeout: float = 20.0) -> None:
+                 connect_timeout: float = 20.0, scheduler_file: str | None = None) -> None:
         try:
             from distributed import Client, LocalCluster
         except ImportError:  # pragma: no cover - a core dependency
@@ -192,7 +193,10 @@ class DaskCluster:
                                "'dask[distributed]'") from None
         self._cluster = None
         try:
-            if address is None:
+            if scheduler_file is not None:
+                self.client = Client(scheduler_file=scheduler_file, timeout=connect_timeout)
+                where = f"Dask scheduler {self.client.scheduler.address}"
+            elif address is None:
                 self._cluster = LocalCluster(n_workers=int(workers), threads_per_worker=1,
                                              processes=True, dashboard_address=":0",
                                              silence_logs=logging.CRITICAL)
@@ -205,8 +209,8 @@ class DaskCluster:
             if self._cluster is not None:
                 self._cluster.close()
             msg = str(e).splitlines()[0] if str(e) else type(e).__name__
-            raise ClusterError(f"--cluster {address or 'dask'}: cannot start or reach the "
-                               f"Dask scheduler ({msg})") from None
+            raise ClusterError(f"--cluster {scheduler_file or address or 'dask'}: cannot start "
+                               f"or reach the Dask scheduler ({msg})") from None
         n = len(self.client.scheduler_info().get("workers", {}))
         self.workers = max(1, n)
         self.label = f"{where} ({n} worker{'s' if n != 1 else ''})"
@@ -259,8 +263,9 @@ class DaskCluster:
 
 
 def open_cluster(cluster: str | None, workers: int = 1) -> InProcess | LocalProcesses | DaskCluster:
-    """The executor for ``--cluster`` (None or ``local``, ``dask``, ``tcp://HOST:PORT``) and
-    ``--workers`` (local processes, or LocalCluster workers; ignored for a scheduler address)."""
+    """The executor for ``--cluster`` (None or ``local``, ``dask``, ``tcp://HOST:PORT``, or the
+    JSON scheduler file of ``dask scheduler --scheduler-file``) and ``--workers`` (local
+    processes, or LocalCluster workers; ignored for a scheduler)."""
     spec = (cluster or "local").strip()
     if spec == "local":
         return InProcess() if workers <= 1 else LocalProcesses(workers)
@@ -268,5 +273,10 @@ def open_cluster(cluster: str | None, workers: int = 1) -> InProcess | LocalProc
         return DaskCluster(None, max(1, workers))
     if spec.startswith(("tcp://", "tls://", "ucx://")):
         return DaskCluster(spec)
-    raise ClusterError(f"--cluster: expected local, dask or a scheduler address such as "
-                       f"tcp://HOST:8786, got {cluster!r}")
+    if spec.endswith(".json"):
+        if not Path(spec).is_file():
+            raise ClusterError(f"--cluster {spec}: scheduler file not found (expected the file "
+                               f"`dask scheduler --scheduler-file` writes)")
+        return DaskCluster(scheduler_file=spec)
+    raise ClusterError(f"--cluster: expected local, dask, a scheduler address such as "
+                       f"tcp://HOST:8786 or a scheduler file (.json), got {cluster!r}")

@@ -38,8 +38,11 @@ DEFAULT_MAX_REPS = 10_000
 PRECISION_START = 100
 """First round of a ``--precision`` run when ``--reps`` is not given."""
 
-LEGACY = ("events.parquet", "cases.parquet", "room_days.parquet", "services.parquet")
-"""Whole-table files of results written before datasets; removed by a fresh run."""
+STALE = ("replications.parquet", "summary.parquet", "summary.csv", "differences.parquet",
+         "differences.csv", "precision.csv",
+         "events.parquet", "cases.parquet", "room_days.parquet", "services.parquet")
+"""Files a previous run may have left (the last four: whole-table files from before datasets);
+a fresh run removes them with the parts, so nothing of another experiment stays beside it."""
 
 
 class ResumeError(ValueError):
@@ -156,7 +159,7 @@ def run_streamed(arms: Sequence[Arm], out: Path, executor: Executor, manifest: d
                 tmp.unlink()
     else:
         clear_parts(out)
-        for name in LEGACY:
+        for name in STALE:
             (out / name).unlink(missing_ok=True)
     out.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
