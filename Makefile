@@ -19,7 +19,7 @@ DEV_STAMP  := $(VENV)/.installed-dev
 
 .DEFAULT_GOAL := help
 
-.PHONY: help all venv setup dev demo calibrate-demo test browser app screenshots vision-model lint bench bench-vision nowcast-accuracy \
+.PHONY: help all venv setup dev demo calibrate-demo test browser app screenshots vision-model lint bench bench-scaleout bench-vision nowcast-accuracy \
 	clean distclean
 
 help:
@@ -37,6 +37,7 @@ help:
 	@echo "  make lint      ruff check ."
 	@echo "  make bench     run the benchmarks in bench/ (twin, duration model, CP-SAT, now-cast)"
 	@echo "  make nowcast-accuracy  the now-cast against real and simulated days"
+	@echo "  make bench-scaleout  10,000 replications of a 20-OR week, scaling, batch size, memory (~25 min)"
 	@echo "  make bench-vision  camera model throughput, and classifier against detector cost"
 	@echo "  make venv      create .venv and install the project (core, editable)"
 	@echo "  make dev       create .venv and install the project with the dev extra"
@@ -138,6 +139,9 @@ nowcast-accuracy: $(DEV_STAMP)
 	$(VPY) bench/nowcast_accuracy_sim.py --days 3 --json out/nowcast/accuracy_sim.json
 
 # The camera model's throughput, and what a detector would cost instead (needs the dev install)
+bench-scaleout: $(CORE_STAMP)
+	$(VPY) bench/bench_scaleout.py --json out/bench_scaleout.json
+
 bench-vision: $(DEV_STAMP)
 	$(VPY) bench/bench_vision.py --json out/vision/bench.json
 	$(VPY) bench/bench_vision_arch.py --json out/vision/bench_arch.json
