@@ -169,7 +169,8 @@ def cmd_run(args: argparse.Namespace, load: Callable[..., Any], check_out: Calla
     print(format_table(res.summary))
     if res.precision is not None:
         print()
-        print(format_status(res.precision, res.reps, res.manifest["inputs"]["max_reps"]))
+        print(format_status(res.precision, res.reps, res.manifest["inputs"]["max_reps"],
+                            res.manifest["precision_result"]["rounds"]))
     print(f"{_where(res)}; results written to {out}/ (replications, summary, manifest.json, "
           f"parts/ dataset); report: ortwin report {out}")
     return 0
@@ -221,7 +222,8 @@ def cmd_compare(args: argparse.Namespace, load: Callable[..., Any], check_out: C
     print(format_comparison(comp, kpis))
     if res.precision is not None:
         print()
-        print(format_status(res.precision, res.reps, res.manifest["inputs"]["max_reps"]))
+        print(format_status(res.precision, res.reps, res.manifest["inputs"]["max_reps"],
+                            res.manifest["precision_result"]["rounds"]))
     try:
         write_differences(comp, out)
     except OSError as e:

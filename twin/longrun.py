@@ -177,8 +177,9 @@ def run_streamed(arms: Sequence[Arm], out: Path, executor: Executor, manifest: d
         if sink:
             sink(i, lo, hi)
 
-    done_n, n, ran, resumed, st = 0, reps, 0, 0, None
+    done_n, n, ran, resumed, st, rounds = 0, reps, 0, 0, None, []
     while True:
+        rounds.append(n)
         record(n)
         if total:
             total(n * len(arms))
@@ -218,7 +219,7 @@ def run_streamed(arms: Sequence[Arm], out: Path, executor: Executor, manifest: d
     if st is not None:
         _atomic(out / "precision.csv", lambda p: st.to_csv(p, index=False))
         man["precision_result"] = {"reps": n, "met": bool(st["met"].all()),
-                                   "max_reps": max_reps}
+                                   "max_reps": max_reps, "rounds": rounds}
     seconds = time.perf_counter() - t0
     man.update(complete=True, parts_run=ran, parts_resumed=resumed,
                seconds=round(seconds, 3))

@@ -103,8 +103,9 @@ def next_reps(n: int, st: pd.DataFrame, batch: int, max_reps: int) -> int:
     return min(max(want, n + 1), max_reps)
 
 
-def format_status(st: pd.DataFrame, reps: int, max_reps: int) -> str:
-    """The precision table and a one-line verdict."""
+def format_status(st: pd.DataFrame, reps: int, max_reps: int,
+                  rounds: Sequence[int] = ()) -> str:
+    """The precision table and a one-line verdict (with the replications after each round)."""
     lines = [f"{'scenario / policy':<34}{'KPI':<26}{'n':>7}{'mean':>12}{'±95%':>11}"
              f"{'rel':>8}{'target':>8}  met"]
     for r in st.itertuples(index=False):
@@ -112,6 +113,8 @@ def format_status(st: pd.DataFrame, reps: int, max_reps: int) -> str:
         lines.append(f"{(r.scenario + ' / ' + r.policy)[:33]:<34}{r.kpi[:25]:<26}{r.n:>7}"
                      f"{r.mean:>12.4g}{r.half_width:>11.3g}{rel:>8}{r.target:>8.1%}  "
                      f"{'yes' if r.met else 'NO'}")
+    if len(rounds) > 1:
+        lines.append("rounds: " + " -> ".join(f"{n:,}" for n in rounds) + " replications")
     if st["met"].all():
         lines.append(f"precision reached with {reps:,} replications per arm")
     else:
