@@ -18,7 +18,7 @@ from twin.events import CASE_MILESTONES, TERMINAL, EventLog
 from twin.kpis import KPIS, KpiContext, compute_kpis, room_day_table, service_table
 from twin.model import SuiteModel
 from twin.policy import Move, PlannedCase, Policy, PolicyError, RoomStatus, SuiteView
-from twin.runner import Results, run_batch, run_experiment, run_replication
+from twin.runner import Results, run_experiment, run_replication
 from twin.scenario import Scenario, ScenarioError, from_mapping, load_scenario
 from twin.snapshot import PacuSnapshot, RoomSnapshot, SuiteSnapshot
 from twin.streams import SOURCES, Streams
@@ -32,6 +32,6 @@ __all__ = [
     "Policy", "PolicyError", "Results", "RoomSnapshot", "RoomStatus", "Scenario",
     "ScenarioError", "Streams", "SuiteModel", "SuiteSnapshot", "SuiteView", "Week",
     "cases_frame", "compute_kpis", "draw_week", "format_table", "from_mapping", "load_scenario",
-    "paired_difference", "room_day_table", "run_batch", "run_experiment", "run_replication",
+    "paired_difference", "room_day_table", "run_experiment", "run_replication",
     "service_table", "summarise",
 ]

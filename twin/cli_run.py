@@ -93,6 +93,11 @@ class Progress:
             self.bar.close()
 
 
+def first_round(args: argparse.Namespace) -> int:
+    """``--reps``, else 10 (100 with ``--precision``, where it is the first round)."""
+    return args.reps or (PRECISION_START if args.precision else 10)
+
+
 def _targets(text: str | None):
     if not text:
         return None
@@ -112,7 +117,7 @@ def _streamed(args: argparse.Namespace, arms: list, out: Path, manifest: dict, e
     from twin.longrun import Interrupted, ResumeError, run_streamed
 
     targets = _targets(args.precision)
-    reps = args.reps or (PRECISION_START if targets else 10)
+    reps = first_round(args)
     if args.max_reps is not None and not targets:
         raise CliError("--max-reps: only used with --precision")
     bar = None
@@ -157,7 +162,7 @@ def cmd_run(args: argparse.Namespace, load: Callable[..., Any], check_out: Calla
     out = Path(args.out) if args.out else Path("out") / scn.name
     check_out("--out", out)
     seed = scn.seed if args.seed is None else args.seed
-    reps = args.reps or (PRECISION_START if args.precision else 10)
+    reps = first_round(args)
     events = args.events or ("none" if args.no_events else
                              "all" if reps <= 100 and not args.precision else "sample")
     arm = make_arm(scn, args.policy, seed, Path(args.scenario).parent)
@@ -214,7 +219,7 @@ def cmd_compare(args: argparse.Namespace, load: Callable[..., Any], check_out: C
     seeds = [scn.seed if args.seed is None else args.seed for scn in scns]
     arms = [make_arm(scn, pol, s, Path(path).parent)
             for scn, s, path in zip(scns, seeds, args.scenarios, strict=True) for pol in pols]
-    reps = args.reps or (PRECISION_START if args.precision else 10)
+    reps = first_round(args)
     manifest = build_manifest("compare", scns, pols, ref, reps, seeds, args.scenarios)
     res = _streamed(args, arms, out, manifest, args.events or "none", "compare")
     comp = comparison(scns, pols, ref, res.reps, seeds, args.scenarios, res.replications)

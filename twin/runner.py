@@ -104,19 +104,6 @@ def run_replication(scn: Scenario, policy: str, seed: int, rep: int, *,
     )
 
 
-def run_batch(scn: Scenario, policy: str, seed: int, reps: range, keep_events: bool = True,
-              base_dir: Path | None = None) -> list[RepOutput]:
-    """Run a contiguous range of replications in this process."""
-    with quiet_gc():
-        return _run_reps(scn, policy, seed, reps, keep_events, base_dir)
-
-
-def _run_reps(scn: Scenario, policy: str, seed: int, reps: range, keep_events: bool,
-              base_dir: Path | None) -> list[RepOutput]:
-    return [run_replication(scn, policy, seed, r, keep_events=keep_events, base_dir=base_dir)
-            for r in reps]
-
-
 _QUIET = [0]
 
 
