@@ -236,7 +236,7 @@ def cmd_gate(args: argparse.Namespace) -> int:
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``ortwin`` console script."""
     from calibration.cli import COMMANDS
-    from twin.cli_run import CliError, cmd_compare, cmd_run
+    from twin.cli_run import cmd_compare, cmd_run
     from twin.nowcast_cli import COMMANDS as NOWCAST
     from vision.cli import COMMANDS as VISION
 
@@ -249,15 +249,15 @@ def main(argv: list[str] | None = None) -> int:
         if args.command in VISION:
             return VISION[args.command](args)
         if args.command == "run":
-            return cmd_run(args, _load, _check_out)
+            return cmd_run(args)
         if args.command == "compare":
-            return cmd_compare(args, _load, _check_out)
+            return cmd_compare(args)
         if args.command == "gate":
             return cmd_gate(args)
         if args.command == "report":
             return cmd_report(args)
         return cmd_validate(args)
-    except (ScenarioError, UsageError, CliError) as e:  # HistoryError is a ScenarioError
+    except (ScenarioError, UsageError) as e:  # HistoryError is a ScenarioError
         print(f"ortwin: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -12,13 +12,10 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+from twin.cli import UsageError, _check_out, _load
 from twin.cluster import ClusterError, open_cluster
 from twin.experiment import EVENTS
 from twin.longrun import DEFAULT_MAX_REPS, PRECISION_START
-
-
-class CliError(Exception):
-    """A bad command-line value or state; the message is one line (exit 2)."""
 
 
 def add_cluster_options(p: argparse.ArgumentParser, whole: Callable[[str, int], Any],
@@ -59,7 +56,7 @@ def cluster_session(cluster: str | None, workers: int) -> Iterator[Any]:
     try:
         ex = open_cluster(cluster, workers)
     except ClusterError as e:
-        raise CliError(str(e)) from None
+        raise UsageError(str(e)) from None
     try:
         if cluster not in (None, "local"):
             print(f"running on {ex.label}" + (f"; dashboard: {ex.dashboard}" if ex.dashboard
@@ -108,7 +105,7 @@ def _targets(text: str | None):
         targets = parse_targets(text)
         check_kpis([t.kpi for t in targets])
     except (PrecisionError, CompareError) as e:
-        raise CliError(str(e).replace("--kpis", "--precision")) from None
+        raise UsageError(str(e).replace("--kpis", "--precision")) from None
     return targets
 
 
@@ -119,7 +116,7 @@ def _streamed(args: argparse.Namespace, arms: list, out: Path, manifest: dict, e
     targets = _targets(args.precision)
     reps = first_round(args)
     if args.max_reps is not None and not targets:
-        raise CliError("--max-reps: only used with --precision")
+        raise UsageError("--max-reps: only used with --precision")
     bar = None
     try:
         with cluster_session(args.cluster, args.workers) as ex:  # says where, before the bar
@@ -128,7 +125,7 @@ def _streamed(args: argparse.Namespace, arms: list, out: Path, manifest: dict, e
                                 batch=args.batch_size, targets=targets, max_reps=args.max_reps,
                                 resume=args.resume, progress=bar.update, total=bar.total)
     except ResumeError as e:
-        raise CliError(str(e)) from None
+        raise UsageError(str(e)) from None
     except ClusterError as e:
         print(f"ortwin: {e}", file=sys.stderr)
         raise SystemExit(1) from None
@@ -138,7 +135,7 @@ def _streamed(args: argparse.Namespace, arms: list, out: Path, manifest: dict, e
         print(f"ortwin: {e}", file=sys.stderr)
         raise SystemExit(130) from None
     except OSError as e:
-        raise CliError(f"--out {out}: cannot write ({e.strerror})") from None
+        raise UsageError(f"--out {out}: cannot write ({e.strerror})") from None
     finally:
         if bar:
             bar.close()
@@ -151,16 +148,16 @@ def _where(res) -> str:
     return f"{done} on {m.get('where')} in {res.seconds:.1f} s"
 
 
-def cmd_run(args: argparse.Namespace, load: Callable[..., Any], check_out: Callable) -> int:
+def cmd_run(args: argparse.Namespace) -> int:
     """``ortwin run``."""
     from twin.experiment import make_arm
     from twin.manifest import build_manifest
     from twin.precision import format_status
     from twin.summary import format_table
 
-    scn = load(args.scenario, args.days)
+    scn = _load(args.scenario, args.days)
     out = Path(args.out) if args.out else Path("out") / scn.name
-    check_out("--out", out)
+    _check_out("--out", out)
     seed = scn.seed if args.seed is None else args.seed
     reps = first_round(args)
     events = args.events or ("none" if args.no_events else
@@ -181,7 +178,7 @@ def cmd_run(args: argparse.Namespace, load: Callable[..., Any], check_out: Calla
     return 0
 
 
-def cmd_compare(args: argparse.Namespace, load: Callable[..., Any], check_out: Callable) -> int:
+def cmd_compare(args: argparse.Namespace) -> int:
     """``ortwin compare``."""
     from policies import POLICIES
     from twin.compare import (
@@ -204,18 +201,18 @@ def cmd_compare(args: argparse.Namespace, load: Callable[..., Any], check_out: C
                                      else names(args.policies) or [], args.reference)
         kpis = None if args.kpis is None else check_kpis(names(args.kpis) or [])
     except CompareError as e:
-        raise CliError(str(e)) from None
+        raise UsageError(str(e)) from None
     seen: dict[str, str] = {}
     scns = []
     for path in args.scenarios:
-        scn = load(path, args.days)
+        scn = _load(path, args.days)
         if scn.name in seen:
-            raise CliError(f"--scenarios {path}: name {scn.name!r} is also the name of "
+            raise UsageError(f"--scenarios {path}: name {scn.name!r} is also the name of "
                            f"{seen[scn.name]}")
         seen[scn.name] = path
         scns.append(scn)
     out = Path(args.out)
-    check_out("--out", out)
+    _check_out("--out", out)
     seeds = [scn.seed if args.seed is None else args.seed for scn in scns]
     arms = [make_arm(scn, pol, s, Path(path).parent)
             for scn, s, path in zip(scns, seeds, args.scenarios, strict=True) for pol in pols]
@@ -232,7 +229,7 @@ def cmd_compare(args: argparse.Namespace, load: Callable[..., Any], check_out: C
     try:
         write_differences(comp, out)
     except OSError as e:
-        raise CliError(f"--out {out}: cannot write ({e.strerror})") from None
+        raise UsageError(f"--out {out}: cannot write ({e.strerror})") from None
     print(f"\n{_where(res)}; results written to {out}/ (replications, summary, differences, "
           f"manifest.json, parts/ dataset); report: ortwin report {out} -o {out}/report.html")
     return 0

@@ -18,6 +18,7 @@ caller orders results by key.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
@@ -62,7 +63,20 @@ class Executor(Protocol):
         """Release workers (cancelling what has not started)."""
 
 
-class InProcess:
+class _Closing:
+    """``with executor:`` closes it at the end."""
+
+    def close(self) -> None:
+        pass
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class InProcess(_Closing):
     """Tasks run in this process, in the order given."""
 
     label = "this process"
@@ -75,15 +89,6 @@ class InProcess:
     def run(self, fn: Callable[..., Any], tasks: Sequence[Task]) -> Iterator[tuple[Any, Any]]:
         for key, args in tasks:
             yield key, fn(*args)
-
-    def close(self) -> None:
-        pass
-
-    def __enter__(self) -> InProcess:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
 
 _SHARED: dict[str, Any] = {}
@@ -105,7 +110,7 @@ def _call(fn: Callable[..., Any], args: tuple) -> Any:
     return fn(*(_SHARED[a.key] if isinstance(a, Shared) else a for a in args))
 
 
-class LocalProcesses:
+class LocalProcesses(_Closing):
     """A pool of local worker processes, rebuilt when a worker dies. Shared objects are
     installed once per process (the pool's initializer), not pickled into every task."""
 
@@ -170,18 +175,12 @@ class LocalProcesses:
             self._pool.shutdown(wait=True, cancel_futures=True)
             self._pool = None
 
-    def __enter__(self) -> LocalProcesses:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
 
 def _identity(x: Any) -> Any:
     return x
 
 
-class DaskCluster:
+class DaskCluster(_Closing):
     """A Dask ``distributed`` client on a LocalCluster (``address`` None) or a scheduler."""
 
     def __init__(self, address: str | None = None, workers: int = 2,
@@ -255,12 +254,6 @@ class DaskCluster:
             if self._cluster is not None:
                 self._cluster.close()
 
-    def __enter__(self) -> DaskCluster:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
 
 def open_cluster(cluster: str | None, workers: int = 1) -> InProcess | LocalProcesses | DaskCluster:
     """The executor for ``--cluster`` (None or ``local``, ``dask``, ``tcp://HOST:PORT``, or the
@@ -280,3 +273,13 @@ def open_cluster(cluster: str | None, workers: int = 1) -> InProcess | LocalProc
         return DaskCluster(scheduler_file=spec)
     raise ClusterError(f"--cluster: expected local, dask, a scheduler address such as "
                        f"tcp://HOST:8786 or a scheduler file (.json), got {cluster!r}")
+
+
+@contextlib.contextmanager
+def using(cluster: str | Executor | None, workers: int = 1) -> Iterator[Executor]:
+    """An open executor as it is (left open), or a ``--cluster`` value opened for the block."""
+    if cluster is None or isinstance(cluster, str):
+        with open_cluster(cluster, workers) as ex:
+            yield ex
+    else:
+        yield cluster

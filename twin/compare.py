@@ -168,21 +168,18 @@ def compare(scenarios: Sequence[Scenario], policies: Sequence[str], reps: int = 
     if reps < 1:
         raise CompareError("--reps: expected a number of at least 1")
 
-    from twin.cluster import open_cluster
-    from twin.experiment import make_arm, run_arms
+    from twin.cluster import using
+    from twin.experiment import concat, make_arm, run_arms
 
     seeds = [scn.seed if seed is None else seed for scn in scns]
     arms = [make_arm(scn, pol, s, base) for scn, s, base in zip(scns, seeds, dirs, strict=True)
             for pol in pols]
-    if cluster is None or isinstance(cluster, str):
-        with open_cluster(cluster, workers) as ex:
-            results = run_arms(arms, reps, ex, "none", True, progress)
-    else:
-        results = run_arms(arms, reps, cluster, "none", True, progress)
+    with using(cluster, workers) as ex:
+        results = run_arms(arms, reps, ex, "none", True, progress)
     return comparison(scns, pols, ref, reps, seeds, sources,
                       pd.concat([r.replications for r in results], ignore_index=True),
-                      _stack([r.room_days for r in results]),
-                      _stack([r.services for r in results]))
+                      concat(r.room_days for r in results),
+                      concat(r.services for r in results))
 
 
 def comparison(scenarios: Sequence[Scenario], policies: Sequence[str], reference: str,
@@ -207,11 +204,6 @@ def comparison(scenarios: Sequence[Scenario], policies: Sequence[str], reference
         manifest=build_manifest("compare", scenarios, pols, reference, reps, list(seeds),
                                 sources),
     )
-
-
-def _stack(frames: list[pd.DataFrame]) -> pd.DataFrame:
-    frames = [f for f in frames if len(f)]
-    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
 
 def read_comparison(results_dir: str | Path) -> Comparison:

@@ -17,7 +17,7 @@ import re
 import shutil
 from collections.abc import Iterable, Sequence
 from pathlib import Path
-from urllib.parse import quote, unquote
+from urllib.parse import quote
 
 import pandas as pd
 
@@ -82,13 +82,6 @@ def read_table(out: Path, table: str, arms: Sequence[tuple[str, str]] | None = N
     when it has none."""
     cols = list(columns) if columns is not None else None
     return concat(pd.read_parquet(f, columns=cols) for f in part_files(out, table, arms))
-
-
-def arms_on_disk(out: Path) -> list[tuple[str, str]]:
-    """The ``(scenario, policy)`` pairs that have replications parts, by name."""
-    root = Path(out) / PARTS / "replications"
-    return [(unquote(d.parent.name), unquote(d.name))
-            for d in sorted(root.glob("*/*")) if d.is_dir()]
 
 
 def clear_parts(out: Path) -> None:

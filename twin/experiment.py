@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from twin.cluster import Executor, InProcess, open_cluster
+from twin.cluster import Executor, InProcess, using
 from twin.runner import RepOutput, Results, quiet_gc, run_replication
 from twin.scenario import Scenario
 from twin.summary import summarise
@@ -222,8 +222,5 @@ def run_experiment(scn: Scenario, policy: str = "as-booked", reps: int = 10,
     memory. ``cluster``: an open executor, or a ``--cluster`` value opened (with ``workers``)
     for this call only; without ``detail`` only the replications and summary are kept."""
     arm = make_arm(scn, policy, seed, base_dir)
-    if cluster is None or isinstance(cluster, str):
-        with open_cluster(cluster, workers) as ex:
-            return run_arms([arm], reps, ex, "all" if keep_events else "none", detail,
-                            progress)[0]
-    return run_arms([arm], reps, cluster, "all" if keep_events else "none", detail, progress)[0]
+    with using(cluster, workers) as ex:
+        return run_arms([arm], reps, ex, "all" if keep_events else "none", detail, progress)[0]
