@@ -8,15 +8,16 @@ import datetime as dt
 import json
 import math
 import time
+import zoneinfo
 from pathlib import Path
 
 import pandas as pd
 
 from twin.dayplan import DayPlan, read_plan, write_plan
-from twin.feed import FeedError, parse_lines, read_feed, write_feed
+from twin.feed import Feed, FeedError, parse_lines, read_feed, write_feed
 from twin.live import LiveConfig, LiveState
 from twin.nowcast import Nowcast, NowcastConfig, NowcastEngine
-from twin.scenario import ScenarioError, hhmm, load_scenario
+from twin.scenario import Scenario, ScenarioError, hhmm, load_scenario
 
 
 def add_parsers(sub, whole, seed) -> None:
@@ -41,6 +42,9 @@ def add_parsers(sub, whole, seed) -> None:
     n.add_argument("--stale-after", type=float, default=20.0, metavar="MIN",
                    help="minutes of camera silence before a busy room is stale (default 20)")
     n.add_argument("--json", default=None, metavar="FILE", help="also write the now-cast as JSON")
+    n.add_argument("--tz", default=None, metavar="ZONE",
+                   help="the plan's time zone (IANA, e.g. America/New_York): feed times are read "
+                        "as its wall clock (default: each time's own UTC offset)")
     n.add_argument("--interval", type=float, default=2.0, help="--follow: seconds between polls")
     n.add_argument("--idle-exit", type=float, default=0.0, metavar="S",
                    help="--follow: stop after S seconds with no new line (0: never)")
@@ -53,6 +57,12 @@ def add_parsers(sub, whole, seed) -> None:
     pb.add_argument("--date", required=True, help="YYYY-MM-DD")
     pb.add_argument("--plan-out", required=True, help="plan CSV to write")
     pb.add_argument("--feed-out", required=True, help="feed JSON lines to write")
+    pb.add_argument("--scenario-out", default=None, metavar="FILE",
+                    help="the day's scenario to write, for ortwin nowcast (default: beside the "
+                         "plan, NAME.scenario.yaml)")
+    pb.add_argument("--tz", default=None, metavar="ZONE",
+                    help="zone of the log's local times, for the feed's UTC offsets (default: the "
+                         "mapping's local_timezone, else its timezone)")
     sm = fs.add_parser("simulate", help="a simulated day's plan and perfect feed (truth known)")
     sm.add_argument("--scenario", required=True, help="scenario YAML")
     sm.add_argument("--day", type=int, default=1, help="scenario day (0 = Monday; default 1)")
@@ -137,11 +147,29 @@ def _write_json(nc: Nowcast, path: str) -> None:
     _atomic(p, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
 
 
+def parse_zone(name: str | None, field: str = "--tz") -> dt.tzinfo | None:
+    """The IANA zone called ``name`` (None for None); unknown: one-line ScenarioError."""
+    if name is None:
+        return None
+    try:
+        return zoneinfo.ZoneInfo(name)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        raise ScenarioError(field, "", f"unknown time zone {name!r} (expected an IANA name such "
+                            "as America/New_York)") from None
+
+
+def load_inputs(scenario: str | Path, plan: str | Path, events: str | Path,
+                tz: str | None = None) -> tuple[Scenario, DayPlan, Feed]:
+    """The scenario, plan and feed ``ortwin nowcast`` reads (one-line errors, exit 2)."""
+    zone = parse_zone(tz)
+    scn = load_scenario(scenario)
+    feed = read_feed(events)  # FeedError (one line, exit 2) when unreadable
+    return scn, read_plan(plan, scn, zone), feed
+
+
 def cmd_nowcast(args: argparse.Namespace) -> int:
     """``ortwin nowcast``."""
-    scn = load_scenario(args.scenario)
-    feed = read_feed(args.events)  # FeedError (one line, exit 2) when unreadable
-    plan = read_plan(args.plan, scn)
+    scn, plan, feed = load_inputs(args.scenario, args.plan, args.events, args.tz)
     engine = NowcastEngine(scn, plan, NowcastConfig(reps=args.reps, seed=args.seed))
     rooms = [r.id for r in engine.scn.rooms]
     live = LiveState.empty(plan, rooms, LiveConfig(stale_after_min=args.stale_after))
@@ -193,29 +221,46 @@ def cmd_feed(args: argparse.Namespace) -> int:
     """``ortwin feed playback|simulate``."""
     if args.feed_command == "playback":
         from calibration.loader import load_history
-        from calibration.playback import playback_day
+        from calibration.mapping import load_mapping
+        from calibration.playback import log_zone, playback_day, write_playback
 
+        parse_zone(args.tz)
         scn = load_scenario(args.scenario)
+        zone = args.tz or log_zone(load_mapping(args.mapping))
         history = load_history(args.log, args.mapping)
         try:
             date = dt.date.fromisoformat(args.date)
         except ValueError:
             raise ScenarioError("--date", "", f"expected YYYY-MM-DD (got {args.date!r})") from None
-        pb = playback_day(history, date, scn)
-        plan, obs = pb.plan, pb.observations
-        notes = pb.notes
+        pb = playback_day(history, date, scn, zone)
+        out = args.scenario_out or scenario_beside(args.plan_out)
+        write_playback(pb, args.plan_out, args.feed_out, out)
+        plan, obs, notes = pb.plan, pb.observations, pb.notes
+        where = f" (times in {zone})" if zone else ""
     else:
         from twin.sim_feed import events_feed, simulate_day
 
         sim = simulate_day(load_scenario(args.scenario), args.day, args.seed, args.rep)
-        plan, obs, notes = sim.plan, events_feed(sim), []
-    write_plan(plan, args.plan_out)
-    write_feed(obs, args.feed_out)
+        plan, obs, notes, out, where = sim.plan, events_feed(sim), [], args.scenario, ""
+        write_plan(plan, args.plan_out)
+        write_feed(obs, args.feed_out)
     print(f"plan of {plan.date.isoformat()}: {len(plan.cases)} cases -> {args.plan_out}; "
-          f"feed: {len(obs)} observations -> {args.feed_out}")
+          f"feed: {len(obs)} observations{where} -> {args.feed_out}")
+    if out != args.scenario:
+        print(f"scenario of the day -> {out}")
     for n in notes:
         print(f"note: {n}")
+    print(f"now-cast it: ortwin nowcast --scenario {out} --plan {args.plan_out} "
+          f"--events {args.feed_out}")
     return 0
+
+
+def scenario_beside(plan_out: str | Path) -> Path:
+    """Where playback writes the day's scenario by default: ``X.plan.csv`` -> ``X.scenario.yaml``
+    (any other name: its stem + ``.scenario.yaml``)."""
+    p = Path(plan_out)
+    stem = p.name.removesuffix(".csv").removesuffix(".plan")
+    return p.with_name(f"{stem}.scenario.yaml")
 
 
 COMMANDS = {"nowcast": cmd_nowcast, "feed": cmd_feed}
