@@ -8,7 +8,8 @@ scored against what happened, beside two baselines.
 A room is scored at an hour if its day has not ended by then (its actual last patient left after
 the hour). MAE is of the P50; CRPS (continuous ranked probability score, minutes) of the whole
 sample (of a point forecast it equals the absolute error). Coverage: share of actuals inside
-the now-cast's P10-P90. One hour before each room's staffed end, the now-cast says the room
+the now-cast's P10-P90 (``inside``; the twin's band: ``inside_twin``; the booked schedule is a
+point and has none). One hour before each room's staffed end, the now-cast says the room
 will run past it when the probability is at least one half: accuracy, recall and precision.
 """
 
@@ -62,6 +63,7 @@ def score_day(scn, plan: DayPlan, observations: Sequence[Observation],
             if y is None or y <= at or r.room not in booked:
                 continue
             s_now, s_twin = nc.samples[r.room], twin.samples[r.room]
+            t10, t90 = np.nanquantile(s_twin, (0.1, 0.9))
             rows.append({
                 "day": label, "hour": h, "room": r.room, "actual": y, "stale": r.stale,
                 "state": r.state, "elapsed": r.elapsed,
@@ -69,7 +71,9 @@ def score_day(scn, plan: DayPlan, observations: Sequence[Observation],
                 "booked": booked[r.room], "twin_p50": float(np.nanmedian(s_twin)),
                 "crps_now": crps(s_now, y), "crps_twin": crps(s_twin, y),
                 "crps_booked": abs(booked[r.room] - y),
-                "inside": bool(r.finish_p10 <= y <= r.finish_p90)})
+                "inside": bool(r.finish_p10 <= y <= r.finish_p90),
+                "twin_p10": float(t10), "twin_p90": float(t90),
+                "inside_twin": bool(t10 <= y <= t90)})
     over = []
     for rid, (_, close) in engine.windows.items():
         y = actual.get(rid)
