@@ -13,6 +13,7 @@ from datetime import date, timedelta
 import numpy as np
 import pandas as pd
 
+from calibration.overlaps import is_parallel
 from calibration.schema import HistoryError
 
 _ISO_WEEK = re.compile(r"^(\d{4})-W(\d{2})$")
@@ -53,13 +54,15 @@ def in_room_minutes(cases: pd.DataFrame) -> pd.Series:
 
 def with_surgeons(cases: pd.DataFrame, recorded: frozenset[str]) -> pd.DataFrame:
     """``cases`` with a ``surgeon`` for every row: the recorded one, else the service team of
-    the room: the k-th room (by room id) that the service used on that date is team k."""
+    the room: the k-th room (by room id, parallel rooms ``<room>~k`` after the others) that the
+    service used on that date is team k."""
     if "surgeon" in recorded and (cases["surgeon"] != "").all():
         return cases
     out = cases.copy()
     missing = out["surgeon"] == ""
     rooms = out.loc[missing, ["date", "service", "room"]]
-    rank = (rooms.drop_duplicates().sort_values(["date", "service", "room"])
+    rank = (rooms.drop_duplicates().assign(parallel=lambda f: f["room"].map(is_parallel))
+            .sort_values(["date", "service", "parallel", "room"]).drop(columns="parallel")
             .assign(k=lambda f: f.groupby(["date", "service"]).cumcount() + 1))
     merged = rooms.merge(rank, on=["date", "service", "room"], how="left")
     out.loc[missing, "surgeon"] = (merged["service"] + "-team-" + merged["k"].astype(str)).to_numpy()

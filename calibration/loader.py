@@ -3,14 +3,16 @@
 Rows that cannot be trusted are *quarantined* with their reasons, never dropped silently: a
 missing required value, an unparseable value, milestones out of order, an impossible duration
 or date, an exact duplicate (the first copy is kept) or conflicting rows sharing a case id (all
-are quarantined: which one is right is unknown). A file that cannot be read at all, or lacks a
+are quarantined: which one is right is unknown). Rows that load but need a word are *flagged*
+(kept, listed in ``History.flags``): a case wheeled in while another patient is still in its
+room goes to a parallel stream of the room (:mod:`calibration.overlaps`). A file that cannot be read at all, or lacks a
 mapped column, raises :class:`~calibration.schema.HistoryError` (one line).
 """
 
 from __future__ import annotations
 
 import zoneinfo
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 
@@ -18,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from calibration.mapping import CANONICAL, Mapping, load_mapping
+from calibration.overlaps import assign_streams, empty_flags, overlap_count
 from calibration.schema import (
     BOOLS,
     COLUMNS,
@@ -48,6 +51,8 @@ class History:
     pandas booleans (NA = not recorded), plus ``row`` (the source row, header = row 1).
     ``quarantine``: ``row``, ``case_id``, ``reasons`` (``; ``-joined) and the raw values.
     ``recorded``: the canonical columns the source provides (mapped or given a constant).
+    ``flags``: loaded rows that carry a remark (:data:`calibration.overlaps.FLAG_COLUMNS`):
+    cases overlapping another in their room, with the parallel room they were given.
     """
 
     cases: pd.DataFrame
@@ -55,19 +60,20 @@ class History:
     recorded: frozenset[str]
     source: str
     rows_read: int
+    flags: pd.DataFrame = field(default_factory=empty_flags)
 
     def until(self, as_of: date | str) -> History:
         """The cases booked strictly before ``as_of`` (quarantine kept whole)."""
         cut = pd.Timestamp(as_of)
         return History(self.cases.loc[self.cases["date"] < cut].reset_index(drop=True),
-                       self.quarantine, self.recorded, self.source, self.rows_read)
+                       self.quarantine, self.recorded, self.source, self.rows_read, self.flags)
 
     def between(self, first: date | str, end: date | str) -> History:
         """The cases booked on ``first`` <= date < ``end``."""
         d = self.cases["date"]
         keep = (d >= pd.Timestamp(first)) & (d < pd.Timestamp(end))
         return History(self.cases.loc[keep].reset_index(drop=True), self.quarantine,
-                       self.recorded, self.source, self.rows_read)
+                       self.recorded, self.source, self.rows_read, self.flags)
 
     def reason_counts(self) -> dict[str, int]:
         """Quarantined rows per kind of reason (the text before any ':' or '(')."""
@@ -79,9 +85,13 @@ class History:
         return dict(sorted(out.items()))
 
     def summary_line(self) -> str:
-        """One line: rows read, loaded, quarantined by reason."""
+        """One line: rows read, loaded, quarantined by reason, flagged."""
         kinds = ", ".join(f"{k} {v}" for k, v in self.reason_counts().items())
         q = f"{len(self.quarantine)} quarantined" + (f" ({kinds})" if kinds else "")
+        flagged, moved = overlap_count(self.flags)
+        if flagged:
+            q += (f"; {flagged} flagged and kept (overlapping another case in its room; "
+                  f"{moved} moved to a parallel room)")
         return f"{self.source}: {self.rows_read} rows read, {len(self.cases)} loaded, {q}"
 
 
@@ -263,7 +273,8 @@ def validate(frame: pd.DataFrame, mapping: Mapping, source: str, recorded: froze
     good = cases.loc[~bad].reset_index(drop=True)
     good = good.sort_values(["date", "room", "in_room", "case_id"], kind="stable",
                             na_position="last").reset_index(drop=True)
-    return History(good, quarantine, recorded, source, n)
+    good, flags = assign_streams(good)
+    return History(good, quarantine, recorded, source, n, flags)
 
 
 def load_frame(frame: pd.DataFrame, mapping: Mapping | None = None,
@@ -297,5 +308,12 @@ def write_quarantine(history: History, path: str | Path) -> Path:
     return _atomic(path, lambda p: history.quarantine.to_csv(p, index=False))
 
 
+def write_flags(history: History, path: str | Path) -> Path:
+    """Write the flag report (rows kept with a remark) as CSV, atomically."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return _atomic(path, lambda p: history.flags.to_csv(p, index=False))
+
+
 __all__ = ["History", "QUARANTINE_COLUMNS", "load_frame", "load_history", "read_raw",
-           "to_canonical", "validate", "write_quarantine"]
+           "to_canonical", "validate", "write_flags", "write_quarantine"]

@@ -25,8 +25,10 @@ import pandas as pd
 from calibration.actuals import actual_kpis
 from calibration.cases import week_label, with_surgeons
 from calibration.loader import History
+from calibration.overlaps import parallel_room_notes
 from calibration.schema import HistoryError
 from twin.cluster import Executor
+from twin.dayplan import with_parallel_rooms
 from twin.kpi_registry import KPIS, KpiContext, kpi_def
 from twin.runner import run_experiment
 from twin.scenario import WEEKDAYS, Scenario
@@ -94,7 +96,8 @@ def _booked_list(cases: pd.DataFrame, monday: date, scn: Scenario) -> tuple[pd.D
 def week_scenario(scn: Scenario, booked: pd.DataFrame, source: str) -> tuple[Scenario, list[str]]:
     """The scenario a week replays in: 7 days, its own staffed room-days, unseen procedures and
     surgeons added (a new procedure takes its service's most common procedure's duration)."""
-    notes: list[str] = []
+    notes: list[str] = parallel_room_notes(booked)
+    scn = with_parallel_rooms(scn, booked["room"])  # OR3~2: a second stream charted in OR3
     services = {s.id: s for s in scn.services}
     rooms = {r.id for r in scn.rooms}
     for col, known in (("service", services), ("room", rooms)):

@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 
 from calibration.loader import load_frame, load_history
 from calibration.mapping import load_mapping
+from calibration.overlaps import logged_room
 from calibration.schema import COLUMNS, CORE_MILESTONES, MILESTONES, HistoryError
 from calibration.synth import MESS_KINDS, Mess, synth_history
 from twin.cli import main
@@ -118,7 +119,10 @@ def test_loaded_rows_always_have_ordered_milestones(shifts):
 def test_mapping_turns_the_shared_log_into_the_schema(kaggle):
     assert kaggle.rows_read == 1357 and len(kaggle.cases) == 1357
     c = kaggle.cases
-    assert set(c["room"]) == {f"OR{i}" for i in range(1, 9)}
+    rooms = {f"OR{i}" for i in range(1, 9)}
+    assert set(c["room"].map(logged_room)) == rooms
+    # 11 February charts two patients in OR3 at once: the second stream runs as OR3~2
+    assert set(c["room"]) - rooms == {"OR3~2"} and len(kaggle.flags) == 4
     assert c["procedure"].str.startswith("cpt").all()
     assert c["service"].nunique() == 10 and "ortho" in set(c["service"])
     assert (c["in_room"] <= c["out_of_room"]).all()

@@ -4,11 +4,17 @@ A plan file is a booked list (:mod:`twin.booked_list`) for one date: columns ``c
 surgeon, procedure, patient_class, date, room, start, booked_minutes`` with ``date`` as
 ``YYYY-MM-DD`` (one date per file) and ``start`` as ``HH:MM`` local time. Rows of a room run in
 the order of their start times. A policy's plan is written in the same format.
+
+A room id ``<room>~k`` (k >= 2) in a plan names a *parallel room*: a second stream of patients
+a case log charts in ``<room>`` at the same time as the first (``calibration.overlaps``). It
+runs as a copy of ``<room>`` (capabilities, hours, flags) added to the scenario for the day, so
+the two streams are never run one after the other.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,6 +24,19 @@ from twin.booked_list import COLUMNS, check_booked_list, read_csv_text
 from twin.scenario import Scenario, ScenarioError, with_horizon
 
 PLAN_COLUMNS: tuple[str, ...] = tuple("date" if c == "day" else c for c in COLUMNS)
+PARALLEL_SEP: str = "~"
+"""Separator of a parallel room's stream number: ``OR3~2`` is the second stream of OR3."""
+
+
+def with_parallel_rooms(scn: Scenario, room_ids: Iterable[str]) -> Scenario:
+    """``scn`` plus a copy of room R for each id ``R~k`` (k >= 2) in ``room_ids`` it lacks."""
+    have = {r.id: r for r in scn.rooms}
+    extra = []
+    for rid in sorted({str(x) for x in room_ids} - set(have)):
+        base, sep, k = rid.rpartition(PARALLEL_SEP)
+        if sep and k.isdigit() and int(k) >= 2 and base in have:
+            extra.append(have[base].model_copy(update={"id": rid}))
+    return scn.model_copy(update={"rooms": [*scn.rooms, *extra]}) if extra else scn
 
 
 @dataclass
@@ -56,7 +75,9 @@ class DayPlan:
         return f"{m // 60:02d}:{m % 60:02d}{extra}"
 
     def scenario(self, scn: Scenario) -> Scenario:
-        """The scenario cut to end with the plan's day (its horizon is day + 1)."""
+        """The scenario cut to end with the plan's day (its horizon is day + 1), with the
+        plan's parallel rooms (``<room>~k``) added."""
+        scn = with_parallel_rooms(scn, self.cases["room"])
         return with_horizon(scn, self.day + 1) if scn.horizon_days != self.day + 1 else scn
 
 
@@ -77,7 +98,7 @@ def plan_from_frame(df: pd.DataFrame, scn: Scenario, source: str | Path,
     except ValueError:
         raise ScenarioError(source, "row 2: date", f"expected YYYY-MM-DD (got {text!r})") from None
     day = date.weekday()
-    scn = with_horizon(scn, max(scn.horizon_days, day + 1))
+    scn = with_parallel_rooms(with_horizon(scn, max(scn.horizon_days, day + 1)), df["room"])
     booked = check_booked_list(df.assign(day=str(day)).drop(columns="date"), scn, source)
     return DayPlan(date, day, booked.reset_index(drop=True), str(source), tz)
 
