@@ -57,11 +57,13 @@ def add_parsers(sub, whole, seed) -> None:
     h = sub.add_parser("history-check", help="load a case log and report quarantined rows",
                        description=(
         "Read, map and validate a case log; print how many rows loaded and why the others were "
-        "quarantined; write the quarantine report."))
+        "quarantined, the cases charted in one room at once (moved to a parallel room) and the "
+        "days that repeat other days exactly; write the quarantine and flag reports."))
     h.add_argument("history", metavar="HISTORY", help="case log (CSV or parquet)")
     h.add_argument("--mapping", default=None, metavar="M", help="column mapping YAML")
     h.add_argument("-o", "--out", default=None, metavar="FILE",
-                   help="quarantine CSV (default: out/<history stem>_quarantine.csv)")
+                   help="quarantine CSV (default: out/<history stem>_quarantine.csv); the flag "
+                        "report goes beside it as <stem>_flags.csv")
 
     c = sub.add_parser("calibrate", help="fit a scenario to a case history", description=(
         "Fit durations, turnover, lateness, add-ons, cancellations and lengths of stay to the "
@@ -125,21 +127,28 @@ def cmd_synth(args: argparse.Namespace) -> int:
 
 def cmd_check(args: argparse.Namespace) -> int:
     """``ortwin history-check``."""
-    from calibration.loader import load_history, write_quarantine
+    from calibration.loader import load_history, write_flags, write_quarantine
+    from calibration.overlaps import logged_room, overlap_report
+    from calibration.repeats import repeat_report
 
     hist = load_history(args.history, args.mapping)
     out = Path(args.out) if args.out else Path("out") / f"{Path(args.history).stem}_quarantine.csv"
+    flags = out.with_name(f"{out.stem}_flags.csv")
     print(hist.summary_line())
     if len(hist.cases):
         c = hist.cases
+        rooms = c["room"].loc[c["room"] != ""].map(logged_room).nunique()
         print(f"dates {c['date'].min().date()} to {c['date'].max().date()}; "
-              f"{c['room'].replace('', None).nunique()} rooms, {c['service'].nunique()} services, "
+              f"{rooms} rooms, {c['service'].nunique()} services, "
               f"{c['procedure'].nunique()} procedures; recorded: {', '.join(sorted(hist.recorded))}")
+        for line in overlap_report(hist.flags) + repeat_report(hist):
+            print(line)
     try:
         write_quarantine(hist, out)
+        write_flags(hist, flags)
     except OSError as e:
         raise HistoryError(out, "", f"cannot write ({e.strerror})") from None
-    print(f"quarantine report: {out}")
+    print(f"quarantine report: {out}; flagged rows (kept): {flags}")
     return 0
 
 

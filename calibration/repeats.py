@@ -10,7 +10,8 @@ the room, surgeon, service, procedure, patient class, priority, add-on and cance
 booked minutes and the time of day (minutes from the date's midnight, so a case that ends after
 midnight keeps its offset) of the booked start, the add-on request and every recorded
 milestone. Two days with the same multiset of cases get the same signature, whatever the row
-order. A *near copy* of a day differs from it in at most ``max_changed`` cases (a case changed,
+order; a parallel room (``OR3~2``, :mod:`calibration.overlaps`) counts as the room the log
+names. A *near copy* of a day differs from it in at most ``max_changed`` cases (a case changed,
 added or removed counts once).
 """
 
@@ -26,6 +27,7 @@ from datetime import date
 import pandas as pd
 
 from calibration.loader import History
+from calibration.overlaps import logged_room
 
 TEXT_FIELDS: tuple[str, ...] = ("room", "surgeon", "service", "procedure", "patient_class",
                                 "priority")
@@ -53,7 +55,10 @@ def case_keys(cases: pd.DataFrame) -> list[tuple]:
     midnight = pd.to_datetime(cases["date"]).dt.normalize() if "date" in cases else None
     cols: list[list[object]] = []
     for c in TEXT_FIELDS:
-        cols.append([str(x) for x in cases[c]] if c in cases else [""] * n)
+        if c not in cases:
+            cols.append([""] * n)
+        else:  # a parallel room (OR3~2) is its logged room: the split is not the log's
+            cols.append([logged_room(x) if c == "room" else str(x) for x in cases[c]])
     for c in FLAG_FIELDS:
         if c in cases:
             cols.append([None if pd.isna(x) else bool(x) for x in cases[c]])
@@ -189,6 +194,32 @@ def describe_repeats(history: History, days: Iterable[date] | None = None) -> li
     return lines
 
 
+def repeat_report(history: History, max_changed: int = 1) -> list[str]:
+    """Lines for ``history-check``: dates and distinct days (in all and by month), each group of
+    exact repeats, and near copies (at most ``max_changed`` cases differ from an earlier day)."""
+    days = sorted(signatures(history))
+    if not days:
+        return []
+    groups = repeat_groups(history)
+    copies = sum(len(g) - 1 for g in groups)
+    lines = [f"days: {len(days)} dates, {distinct_count(history, days)} distinct; {copies} "
+             f"repeat an earlier date exactly ({len(groups)} groups)"]
+    months: dict[str, list[date]] = {}
+    for d in days:
+        months.setdefault(d.strftime("%Y-%m"), []).append(d)
+    if len(months) > 1:
+        lines.append("  by month: " + ", ".join(
+            f"{m} {len(ds)} dates ({distinct_count(history, ds)} distinct, "
+            f"{len(unseen_days(history, ds, ds[0]))} not seen before the month)"
+            for m, ds in months.items()))
+    lines += [f"  exact repeat: {g}" for g in describe_repeats(history)]
+    near = [r for r in near_repeats(history, days, days[0], max_changed) if r.changed]
+    if near:
+        lines.append(f"  near copies (at most {max_changed} case(s) differ from an earlier date): "
+                     + ", ".join(f"{r.day.isoformat()} ~ {r.of.isoformat()}" for r in near))
+    return lines
+
+
 __all__ = ["EMPTY_DAY", "FLAG_FIELDS", "NearRepeat", "TEXT_FIELDS", "TIME_FIELDS", "case_keys",
            "day_signature", "describe_repeats", "distinct_count", "near_repeats",
-           "repeat_groups", "signatures", "unseen_days"]
+           "repeat_groups", "repeat_report", "signatures", "unseen_days"]

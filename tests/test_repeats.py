@@ -114,3 +114,23 @@ def test_q1_log_march_repeats_january():
     near = [r for r in near_repeats(h, march, date(2022, 3, 1)) if r.changed]
     assert [(r.day, r.of, r.changed) for r in near] == [(date(2022, 3, 7), date(2022, 2, 11), 1)]
     assert "2022-01-10 = 2022-02-16 = 2022-02-17 = 2022-02-23 = 2022-03-01" in describe_repeats(h)[2]
+
+
+@pytest.mark.skipif(not Q1.exists(), reason="shared Q1 2022 log not present")
+def test_history_check_reports_overlaps_repeats_and_distinct_days(tmp_path, capsys):
+    from twin.cli import main
+
+    out = tmp_path / "q1_quarantine.csv"
+    assert main(["history-check", str(Q1), "--mapping", str(MAPPING), "-o", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "8 rooms" in text  # OR3~2 is a stream of OR3, not a ninth room
+    assert "overlapping cases: 8 in 2 room-days" in text
+    assert "2022-03-07 OR3: case 11513 -> OR3~2 (overlaps 11510 by 18 min)" in text
+    assert "days: 62 dates, 23 distinct; 39 repeat an earlier date exactly (9 groups)" in text
+    assert "2022-03 23 dates (5 distinct, 1 not seen before the month)" in text
+    assert "exact repeat: 2022-01-12 = 2022-02-04 = 2022-03-18 = 2022-03-25 = 2022-03-30" in text
+    assert "2022-03-07 ~ 2022-02-11" in text  # the near copy (one case changed)
+    assert "0.000" not in text
+    flags = pd.read_csv(tmp_path / "q1_quarantine_flags.csv", dtype=str)
+    assert len(flags) == 8 and set(flags["stream"]) == {"OR3", "OR3~2"}
+    assert flags["reasons"].str.contains("overlaps case").all()
