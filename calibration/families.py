@@ -7,6 +7,11 @@ family fits (bimodal, say). Degenerate samples (all equal, tiny spread) never ra
 lognormal sigma is floored at :data:`SIGMA_FLOOR` and the gamma / Weibull shapes capped where
 their coefficient of variation reaches the same 1%, so every fit yields a valid
 :mod:`twin.distributions` model and no family wins on near-constant data by being narrower.
+
+The KS statistic of a sample with tied values (not spread, see ``dequantize``) is the exact
+sup-distance (:func:`ks_distance`), not scipy's, which counts every copy of a repeated value as
+its own point and so gives an empirical fit a D of up to the largest tie's share against its
+own data. :meth:`FitResult.why` says in words why a family was chosen.
 """
 
 from __future__ import annotations
@@ -64,6 +69,26 @@ class FitResult:
     best: FamilyFit
     candidates: tuple[FamilyFit, ...]
     median: float
+    distinct: int = 0  # distinct values in the raw sample (0: not counted)
+
+    def why(self) -> str:
+        """Why the chosen family was chosen, in plain words (for the fit report)."""
+        b = self.best
+        rest = [c for c in self.candidates if c is not b]
+        text = f"{b.family}: lowest AIC"
+        if rest:
+            text += f" ({rest[0].aic - b.aic:.0f} below {rest[0].family})"
+        if b.family != "empirical":
+            if all(c.family != "empirical" for c in self.candidates):
+                text += "; empirical not compared (too few cases)"
+            return text
+        second = next((c for c in rest if c.family != "empirical"), None)
+        fit = (f" ({second.family} KS D {second.ks_stat:.2f})" if second else "")
+        if self.distinct and self.distinct * 2 <= self.n:
+            return (text + f"; only {self.distinct} distinct values in {self.n} cases: a few exact "
+                    "values repeated (as in a log that repeats days), which no smooth family "
+                    f"fits{fit}; the empirical distribution reproduces them")
+        return text + f"; no parametric family fits the data's shape{fit}"
 
     def rows(self) -> list[dict]:
         """One table row per fitted family (for reports)."""
@@ -174,16 +199,32 @@ def fit_family(x: Sequence[float] | np.ndarray, family: str) -> FamilyFit:
         raise ValueError(f"unknown family {family!r}; expected one of {FAMILIES}")
     if not math.isfinite(ll):  # only on pathological inputs; keeps AIC comparable
         ll = -1e300
-    ks = stats.kstest(a, dist.cdf)
+    if np.unique(a).size == a.size:
+        ks = stats.kstest(a, dist.cdf)
+        d, p = float(ks.statistic), float(ks.pvalue)
+    else:  # tied values: scipy's D counts each copy as its own point (wrong by up to k/n)
+        d = ks_distance(a, dist.cdf)
+        p = float(stats.kstwo.sf(d, a.size))
     return FamilyFit(
         family=family,
         dist=dist,
         loglik=ll,
         k=k,
         aic=2 * k - 2 * ll,
-        ks_stat=float(ks.statistic),
-        ks_pvalue=float(ks.pvalue),
+        ks_stat=d,
+        ks_pvalue=p,
     )
+
+
+def ks_distance(x: Sequence[float] | np.ndarray, cdf) -> float:
+    """The KS statistic sup |F_n - F| of a sample with tied values against a right-continuous
+    ``cdf`` (exact: both sides of every jump of F_n; on untied data it equals scipy's)."""
+    u, counts = np.unique(np.asarray(x, dtype=float), return_counts=True)
+    fn = np.cumsum(counts) / counts.sum()
+    fn_left = np.concatenate([[0.0], fn[:-1]])
+    f = np.asarray(cdf(u), dtype=float)
+    f_left = np.asarray(cdf(u - 1e-9 * np.maximum(1.0, np.abs(u))), dtype=float)
+    return float(max(np.max(np.abs(fn - f)), np.max(np.abs(fn_left - f_left))))
 
 
 def fit_best(
@@ -206,7 +247,8 @@ def fit_best(
     if not todo:
         raise ValueError(f"no family to fit for n={a.size} (empirical needs {min_n_empirical})")
     fits = sorted((fit_family(a, f) for f in todo), key=lambda c: c.aic)
-    return FitResult(n=a.size, best=fits[0], candidates=tuple(fits), median=float(np.median(raw)))
+    return FitResult(n=a.size, best=fits[0], candidates=tuple(fits), median=float(np.median(raw)),
+                     distinct=int(np.unique(raw).size))
 
 
 def _spread_whole_units(a: np.ndarray) -> np.ndarray:

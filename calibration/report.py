@@ -18,6 +18,7 @@ import yaml
 from calibration import charts
 from calibration.build import Calibration
 from calibration.families import FitResult
+from calibration.fit_durations import MIN_FAMILY_N
 from calibration.fit_flows import GroupFits, first_case_delays, turnover_gaps
 from calibration.loader import write_quarantine
 from twin.runner import _atomic
@@ -71,7 +72,9 @@ def tables(cal: Calibration) -> dict[str, pd.DataFrame]:
                         "family": pf.dist.kind,
                         "fitted_median": round(float(pf.dist.ppf(0.5)), 2),
                         "ks_stat": round(pf.fit.best.ks_stat, 4) if pf.fit else None,
-                        "ks_pvalue": round(pf.fit.best.ks_pvalue, 4) if pf.fit else None})
+                        "ks_pvalue": round(pf.fit.best.ks_pvalue, 4) if pf.fit else None,
+                        "why": pf.fit.why() if pf.fit else
+                        f"lognormal shrunk toward {pf.service}: fewer than {MIN_FAMILY_N} cases"})
         if pf.fit:
             rows += [{"service": pf.service, **r} for r in _fit_rows("procedure", pid, pf.fit)]
     out["durations"] = pd.DataFrame(summary)
@@ -194,7 +197,10 @@ def _markdown(cal: Calibration, tabs: dict[str, pd.DataFrame], pngs: list[str]) 
               "## Case durations (wheels-in to wheels-out)", "",
               "Families compared by AIC for procedures with at least 30 cases "
               "(duration_families.csv lists every family's AIC and KS statistic); thinner "
-              "procedures get a lognormal shrunk toward their service.", "",
+              "procedures get a lognormal shrunk toward their service. The `why` column says "
+              "why each family was chosen: an empirical one usually means the procedure's "
+              "durations are a few exact values repeated (this log repeats whole days), which "
+              "no smooth family fits. KS D is computed exactly with tied values.", "",
               _md(tabs["durations"]),
               f"Surgeon x procedure medians: {len(d.pairs)} pairs, shrunk toward the procedure "
               f"(surgeon_procedure.csv). Drift tested for {d.tested_surgeons} surgeons:", "",

@@ -68,6 +68,33 @@ def test_bimodal_large_sample_picks_empirical() -> None:
     assert all(c.ks_pvalue < 1e-6 for c in res.candidates if c.family != "empirical")
 
 
+def test_tied_durations_empirical_has_ks_near_zero_and_says_why() -> None:
+    """A procedure whose 50 cases take 2 values (a log repeating days): the empirical fit is its
+    own data, so its KS D is ~0 (scipy's kstest counted each copy and said 0.5), and the report
+    line says why no smooth family was chosen."""
+    from scipy import stats
+
+    from calibration.families import ks_distance
+
+    x = np.array([122.0] * 25 + [137.0] * 25)
+    r = fit_best(x, dequantize=False)
+    assert r.best.family == "empirical" and r.distinct == 2
+    assert r.best.ks_stat < 0.05
+    assert stats.kstest(x, r.best.dist.cdf).statistic > 0.45  # what the report used to show
+    logn = next(c for c in r.candidates if c.family == "lognormal")
+    f = logn.dist.cdf
+    assert logn.ks_stat == pytest.approx(max(f(122.0), abs(0.5 - f(122.0)), abs(0.5 - f(137.0)),
+                                             1 - f(137.0)), abs=1e-6)
+    why = r.why()
+    assert why.startswith("empirical: lowest AIC") and "only 2 distinct values in 50 cases" in why
+    assert "no smooth family fits" in why
+    # untied data: the exact distance is scipy's
+    y = np.random.default_rng(3).lognormal(4, 0.4, 80)
+    d = Lognormal(median=55.0, sigma=0.4)
+    assert ks_distance(y, d.cdf) == pytest.approx(stats.kstest(y, d.cdf).statistic, abs=1e-12)
+    assert fit_best(y).why().startswith(fit_best(y).best.family + ": lowest AIC")
+
+
 def test_small_n_never_empirical() -> None:
     rng = np.random.default_rng(7)
     x = np.concatenate(
