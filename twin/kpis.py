@@ -19,6 +19,9 @@ day) is an absolute minute. Choices where the definitions leave room:
   inpatient or ICU patient / have trays); 0 when none does, NaN when some does but the log never
   records the milestones;
 * ``fair_overtime_share_gap`` is 0 when there is no overtime at all.
+* a turnover is an out-of-room to next in-room gap of a room-day (0 to ``turnover_max``) before a
+  case that was ready as the room came free (planned start less the early-start allowance
+  reached, or an add-on already requested): waiting for a later planned start is idle time.
 """
 
 from __future__ import annotations
@@ -428,6 +431,28 @@ def compute_kpis(events: pd.DataFrame, cases: pd.DataFrame, ctx: KpiContext) -> 
     return _kpis(_prepare(events, cases, ctx), ctx)
 
 
+def _turnover_gaps(p: _Prep, ctx: KpiContext) -> np.ndarray:
+    """Out-of-room to next in-room gaps within a room-day (0 to ``turnover_max``) where the next
+    case was ready as the room came free: an elective whose planned start less the early-start
+    allowance had come, an add-on already requested (unknown times count as ready). A gap
+    before a case that was not yet due is idle time (waiting for its planned start), not
+    turnover; calibration fits turnover from the same gaps."""
+    c = p.c
+    ok = p.rd_key >= 0
+    planned = c["planned_start"]
+    flag = c.get("is_addon")
+    addon = (np.zeros(len(planned), bool) if flag is None
+             else np.where(pd.isna(flag), False, flag).astype(bool))
+    arrival = _num(c["arrival"]) if "arrival" in c else np.full(len(planned), _NAN)
+    due = np.where(addon, arrival, planned - ctx.early_start)
+    key, t_i, t_o, due = p.rd_key[ok], p.t_in[ok], c["out_of_room"][ok], due[ok]
+    order = np.lexsort((t_i, key))
+    key, t_i, t_o, due = key[order], t_i[order], t_o[order], due[order]
+    gap = t_i[1:] - t_o[:-1]
+    ready = np.isnan(due[1:]) | (due[1:] <= t_o[:-1] + 1e-9)
+    return gap[(key[1:] == key[:-1]) & (gap >= 0) & (gap <= ctx.turnover_max) & ready]
+
+
 def _kpis(p: _Prep, ctx: KpiContext) -> dict[str, float]:
     c = p.c
     n = len(c["case_id"])
@@ -451,11 +476,7 @@ def _kpis(p: _Prep, ctx: KpiContext) -> dict[str, float]:
 
     t_out = c["out_of_room"]
     ok = p.rd_key >= 0
-    key, t_i, t_o = p.rd_key[ok], p.t_in[ok], t_out[ok]
-    order = np.lexsort((t_i, key))
-    key, t_i, t_o = key[order], t_i[order], t_o[order]
-    gap = t_i[1:] - t_o[:-1]
-    gaps = gap[(key[1:] == key[:-1]) & (gap >= 0) & (gap <= ctx.turnover_max)]
+    gaps = _turnover_gaps(p, ctx)
     k["turnover_mean"] = float(gaps.mean()) if len(gaps) else _NAN
     k["turnover_p90"] = _pct(gaps, 90)
 
