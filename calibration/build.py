@@ -210,7 +210,8 @@ def calibrate(history: History, as_of: date | str, template: str | Path = DEFAUL
     })
     if durations.booking:
         b = dict(tpl.get("booking", {}))
-        b.update({k: durations.booking[k] for k in ("estimate_bias", "estimate_correlation", "round_to")})
+        b.update({k: durations.booking[k] for k in ("estimate_bias", "estimate_correlation",
+                                                   "estimate_noise", "round_to")})
         b.pop("booked_list", None)
         scn["booking"] = b
     if durations.phases:

@@ -210,9 +210,9 @@ def fit_phases(ran: pd.DataFrame) -> dict[str, FitResult]:
 
 def fit_booking(ran: pd.DataFrame, procs: dict[str, ProcedureFit],
                 speeds: dict[str, float] | None = None) -> dict[str, float]:
-    """The twin's booking model ``booked = bias * actual^corr * median^(1-corr)`` by least
-    squares on logs relative to the surgeon's median for the procedure; ``round_to`` from the
-    booked minutes."""
+    """The twin's booking model ``booked = bias * actual^corr * median^(1-corr) * e^(noise*z)``
+    by least squares on logs relative to the surgeon's median for the procedure (``noise``: the
+    residual log-sd beyond rounding); ``round_to`` from the booked minutes."""
     b = ran["booked_minutes"].to_numpy(float)
     ok = np.isfinite(b) & (b > 0)
     if ok.sum() < 10:
@@ -226,7 +226,13 @@ def fit_booking(ran: pd.DataFrame, procs: dict[str, ProcedureFit],
     bias = float(np.exp(np.mean(y) - corr * np.mean(x)))
     booked = b[ok]
     round_to = next((r for r in (60, 30, 15, 10, 5) if np.mean(booked % r == 0) >= 0.95), 1)
+    # the estimate's own error: residual variance less what rounding to round_to adds (a
+    # uniform error of width round_to, in logs about (round_to / booked)^2 / 12)
+    resid = y - np.log(bias) - corr * x
+    rounding = float(np.mean((round_to / booked) ** 2 / 12.0))
+    noise = math.sqrt(max(float(np.var(resid, ddof=2)) - rounding, 0.0)) if len(resid) > 2 else 0.0
     return {"estimate_bias": round(bias, 3), "estimate_correlation": round(corr, 3),
+            "estimate_noise": round(noise, 3),
             "round_to": int(round_to), "share_over_booked": float(np.mean(x > y)),
             "n": int(ok.sum())}
 

@@ -109,7 +109,7 @@ def test_the_booking_narrows_the_remaining_time_to_what_it_implies():
     elapsed e is the mean of D - e over that range above e (numerical integration)."""
     from scipy import integrate
 
-    from twin.nowcast import booking_window
+    from twin.booked_duration import booked_duration
     from twin.restart import case_duration
 
     scn = suite(booking_c=0.5)
@@ -117,11 +117,13 @@ def test_the_booking_narrows_the_remaining_time_to_what_it_implies():
     feed = [ms("07:30", "in_room", "c1"), ms("07:40", "procedure_start", "c1")]
     e = 20.0
     eng = NowcastEngine(scn, plan, NowcastConfig(reps=400, seed=3))
-    lo, hi = booking_window(eng.scn, eng.cases["c1"])
+    given = booked_duration(eng.scn, eng.cases["c1"])
+    assert given.window is not None  # a noise-free booking model pins the duration to a range
+    d = case_duration(eng.scn, eng.cases["c1"])
+    lo, hi = (float(d.ppf(v)) for v in given.window)
     assert 0 < lo < 60 < hi < 120  # booked 60 (rounded to 15): a real but bounded range
     nc = eng.forecast(live_of(plan, scn, feed), at_(plan, "07:50"))
     r = nc.samples["R0"] - nc.at
-    d = case_duration(eng.scn, eng.cases["c1"])
     a = max(lo, e)
     mass = float(d.cdf(hi) - d.cdf(a))
     expected = (a - e) + integrate.quad(lambda x: float(d.cdf(hi) - d.cdf(x)), a, hi)[0] / mass

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from scipy import special
 
 from twin.scenario import PATIENT_CLASSES, WEEKDAYS, Scenario
 from twin.streams import Streams
@@ -193,11 +194,22 @@ def truths_from_uniforms(scn: Scenario, u: dict[str, np.ndarray], procs: list, c
     return out, natural
 
 
-def _booked(scn: Scenario, natural: float, median: float) -> float:
-    """A surgeon's estimate: biased, partly informed by the true duration, rounded."""
+def booked_minutes(scn: Scenario, natural: float, median: float, z: float = 0.0) -> float:
+    """A surgeon's estimate: biased, partly informed by the true duration, with its own
+    log-normal error (``z`` standard normal, scaled by ``estimate_noise``), rounded."""
     b = scn.booking
     est = b.estimate_bias * natural**b.estimate_correlation * median ** (1 - b.estimate_correlation)
+    if b.estimate_noise > 0:
+        est *= math.exp(b.estimate_noise * z)
     return float(max(b.round_to, round(est / b.round_to) * b.round_to))
+
+
+def booking_errors(scn: Scenario, streams: Streams, key: str, n: int) -> np.ndarray:
+    """Standard-normal errors of ``n`` estimates (own stream; none drawn without noise, so a
+    noise-free scenario's draws are unchanged)."""
+    if scn.booking.estimate_noise <= 0:
+        return np.zeros(n)
+    return special.ndtri(streams.rng("booking_error", key).random(n))
 
 
 def _electives(scn: Scenario, streams: Streams, week: Week) -> list[tuple[float, str]]:
@@ -221,6 +233,7 @@ def _electives(scn: Scenario, streams: Streams, week: Week) -> list[tuple[float,
             classes.append(names[int(_choice(w, np.array([mix[i, 2]]))[0])])
         truths, natural = _truths(scn, streams, svc.id, procs, classes, sgs, n, [svc.id] * n)
         lead = streams.rng("booking", svc.id).random(n)
+        z = booking_errors(scn, streams, svc.id, n)
         for i in range(n):
             cid = f"{svc.id}-{i + 1:04d}"
             p = procs[i]
@@ -229,7 +242,7 @@ def _electives(scn: Scenario, streams: Streams, week: Week) -> list[tuple[float,
                 id=cid, service=svc.id, surgeon=sgs[i].id, procedure=p.id,
                 patient_class=classes[i], priority="elective",
                 capability=p.capability or svc.id, trays=tuple(p.trays), crew=dict(p.crew),
-                booked_minutes=_booked(scn, natural[i], med),
+                booked_minutes=booked_minutes(scn, natural[i], med, z[i]),
             )
             week.truth[cid] = truths[i]
             order.append((float(lead[i]), cid))
@@ -275,6 +288,7 @@ def _addons(scn: Scenario, streams: Streams, week: Week) -> None:
         sgs.append(on_call_surgeon(scn, svc.id, int(times[i] // 1440)))
     truths, natural = _truths(scn, streams, "addons", procs, classes, sgs, n,
                               [sv.id for sv in svcs])
+    z = booking_errors(scn, streams, "addons", n)
     for i in range(n):
         cid = f"addon-{i + 1:04d}"
         p = procs[i]
@@ -283,7 +297,7 @@ def _addons(scn: Scenario, streams: Streams, week: Week) -> None:
             id=cid, service=svcs[i].id, surgeon=sgs[i].id, procedure=p.id,
             patient_class=classes[i], priority=prios[pr_idx[i]],
             capability=p.capability or svcs[i].id, trays=tuple(p.trays), crew=dict(p.crew),
-            booked_minutes=_booked(scn, natural[i], med), is_addon=True, arrival=times[i],
+            booked_minutes=booked_minutes(scn, natural[i], med, z[i]), is_addon=True, arrival=times[i],
             booked_day=int(times[i] // 1440),
         )
         week.truth[cid] = truths[i]

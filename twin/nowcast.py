@@ -23,12 +23,12 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from twin.booked_duration import booked_duration
 from twin.dayplan import DayPlan
 from twin.demand import (
     Case,
     Week,
     background_beds,
-    median_minutes,
     truth_uniforms,
     truths_from_uniforms,
 )
@@ -109,45 +109,12 @@ def plan_cases(scn: Scenario, plan: DayPlan) -> dict[str, Case]:
     return out
 
 
-def booking_window(scn: Scenario, case: Case) -> tuple[float, float]:
-    """The in-room minutes (as the scenario's stress scales them) a case's booked minutes imply
-    under the scenario's booking model: the surgeon's estimate ``bias * natural^c *
-    median^(1 - c)`` rounded to ``round_to`` pins the natural duration to a range. ``(0, inf)``
-    when the booking carries no information (``c = 0``)."""
-    b = scn.booking
-    c = b.estimate_correlation
-    if c <= 0:
-        return 0.0, math.inf
-    proc = next(q for q in scn.service(case.service).procedures if q.id == case.procedure)
-    surgeon = next(g for g in scn.surgeons if g.id == case.surgeon)
-    k = b.estimate_bias * median_minutes(proc, surgeon) ** (1 - c)
-    r, booked = b.round_to, case.booked_minutes
-    lo = ((booked - r / 2) / k) ** (1 / c) if booked > r else 0.0
-    hi = ((booked + r / 2) / k) ** (1 / c)
-    f = scn.stress.duration_factor
-    return lo * f, hi * f
-
-
-def conditional_remaining(dist, u: np.ndarray | float, window: tuple[float, float],
-                          elapsed: float) -> np.ndarray:
-    """Remaining minutes of a duration from ``dist`` known to lie in ``window`` (the booking)
-    and to exceed ``elapsed``, by inverse transform from ``u``: ``F^-1(F(a) + u (F(hi) - F(a)))
-    - elapsed`` with ``a = max(lo, elapsed)``; the plain residual life when the window says
-    nothing or the case has outrun it."""
-    lo, hi = window
-    a = max(lo, elapsed)
-    fa, fh = float(dist.cdf(a)), float(dist.cdf(hi)) if math.isfinite(hi) else 1.0
-    u = np.asarray(u, float)
-    if (lo <= 0 and not math.isfinite(hi)) or fh - fa < 1e-9:
-        return np.asarray(dist.residual(u, elapsed), float)
-    return np.maximum(np.asarray(dist.ppf(fa + u * (fh - fa)), float) - elapsed, 0.0)
-
-
 def sample_truths(scn: Scenario, cases: dict[str, Case], seed: int, reps: range
                   ) -> tuple[list[dict], np.ndarray]:
     """Every case's hidden outcomes in each replication (CRN: replication ``i`` uses the same
     streams whatever ``t``), as one dict per replication, and the duration uniforms (reps x
-    cases). Durations are drawn within each case's :func:`booking_window`."""
+    cases). Durations are drawn from each case's duration given its booking
+    (:func:`twin.booked_duration.booked_duration`)."""
     ids = list(cases)
     n = len(ids)
     procs = []
@@ -162,12 +129,9 @@ def sample_truths(scn: Scenario, cases: dict[str, Case], seed: int, reps: range
     m = len(us)
     raw = u["durations"].reshape(m, n).copy() if us else np.zeros((0, n))
     for j, cid in enumerate(ids):
-        lo, hi = booking_window(scn, cases[cid])
-        if lo > 0 or math.isfinite(hi):
-            d = case_duration(scn, cases[cid])
-            flo, fhi = float(d.cdf(lo)), float(d.cdf(hi)) if math.isfinite(hi) else 1.0
-            if fhi - flo > 1e-9:
-                u["durations"][j::n] = flo + raw[:, j] * (fhi - flo)
+        given = booked_duration(scn, cases[cid])
+        if given.informative:
+            u["durations"][j::n] = given.uniforms(raw[:, j])
     rate = np.array([min(scn.service(cases[c].service).cancellation_rate
                          * scn.stress.cancellation_factor, 1.0) for c in ids])
     truths, _ = truths_from_uniforms(scn, u, procs * m, [cases[c].patient_class for c in ids] * m,
@@ -379,7 +343,7 @@ class NowcastEngine:
         self.reps = range(cfg.reps)
         self.truths, self.u_duration = sample_truths(self.scn, self.cases, cfg.seed, self.reps)
         self.index = {cid: j for j, cid in enumerate(self.cases)}
-        self.windows_case = {cid: booking_window(self.scn, c) for cid, c in self.cases.items()}
+        self.given = {cid: booked_duration(self.scn, c) for cid, c in self.cases.items()}
         self.fcd_u = first_case_delays(self.scn, plan, cfg.seed, self.reps)
         self.background: list[dict[str, np.ndarray]] = []  # unit -> (admit, leave) rows
         for r in self.reps:
@@ -426,9 +390,8 @@ class NowcastEngine:
                 rooms[rs.room] = np.asarray(post.residual(u, max(base.time - ended, 0.0)), float)
             elif rs.state == "in_case" and rs.case_id:
                 cid = rs.case_id
-                rooms[rs.room] = conditional_remaining(
-                    case_duration(self.scn, self.cases[cid]), self.u_duration[:, self.index[cid]],
-                    self.windows_case[cid], rs.elapsed)
+                rooms[rs.room] = self.given[cid].remaining(
+                    self.u_duration[:, self.index[cid]], rs.elapsed)
             elif rs.state == "turnover":
                 cid = rs.case_id or ""
                 base_t = self._turnover_dist(cid)
@@ -499,9 +462,8 @@ class NowcastEngine:
                 if rs.room in stale:
                     rs, fin = roll_forward(
                         live, rs.room, at, truths, self.scn, self.cases, rs,
-                        lambda c, e, i=i: float(conditional_remaining(
-                            case_duration(self.scn, self.cases[c]),
-                            self.u_duration[i, self.index[c]], self.windows_case[c], e)))
+                        lambda c, e, i=i: float(self.given[c].remaining(
+                            self.u_duration[i, self.index[c]], e)))
                     rolled.update(fin)
                 elif rs.room in rem_rooms:
                     rs = RoomSnapshot(rs.room, rs.state, rs.case_id, rs.phase, rs.elapsed,

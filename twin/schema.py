@@ -193,6 +193,8 @@ class Booking(_Frozen):
 
     estimate_bias: float = Field(0.95, gt=0, description="booked / expected duration")
     estimate_correlation: float = Field(0.5, ge=0, le=1, description="weight of the true duration")
+    estimate_noise: float = Field(
+        0.0, ge=0, le=3, description="log-sd of the estimate's own error (0: none)")
     round_to: int = Field(15, ge=1)
     lead_days: Distribution | None = None
     booked_list: str | None = Field(None, description="CSV of booked cases (path, relative)")

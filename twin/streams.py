@@ -30,6 +30,7 @@ SOURCES: tuple[str, ...] = (
     "spd_cycles",
     "random_downtime",
     "background_beds",
+    "booking_error",
 )
 SOURCE_INDEX: dict[str, int] = {s: i for i, s in enumerate(SOURCES)}
 
