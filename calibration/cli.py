@@ -104,6 +104,9 @@ def add_parsers(sub, whole, seed) -> None:
                    help="share of KPIs that must fall inside (default: 0.7)")
     r.add_argument("--json", default=None, metavar="FILE",
                    help="machine-readable report (every week, every KPI)")
+    r.add_argument("--allow-overlap", action="store_true",
+                   help="replay weeks with days inside the scenario's calibration period "
+                        "(refused otherwise, exit 2), with a warning")
 
 
 def cmd_synth(args: argparse.Namespace) -> int:
@@ -180,15 +183,34 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
 
 def cmd_replay(args: argparse.Namespace) -> int:
     """``ortwin replay``: 0 when coverage >= --min-coverage in every week, else 1."""
-    from calibration.cases import iso_week
+    import sys
+
+    from calibration.cases import iso_week, week_label
     from calibration.loader import load_history
     from calibration.replay import format_replay, replay_week
+    from calibration.replay_scope import (
+        FIDELITY_LINE,
+        FIDELITY_POLICY,
+        UNSEEN_SHARE,
+        fitted_window,
+        overlap_days,
+        overlap_message,
+        scope_lines,
+    )
     from twin.cli_run import cluster_session
     from twin.runner import _atomic
     from twin.scenario import load_scenario
 
     weeks = [iso_week(w) for w in args.week]
     scn = load_scenario(args.scenario)
+    window = fitted_window(scn)
+    warnings = [overlap_message(week_label(m), d, window) for m in weeks
+                if window and (d := overlap_days(m, window))]
+    if warnings and not args.allow_overlap:
+        raise HistoryError(args.scenario, "--week", warnings[0] + " (pass --allow-overlap to "
+                           "replay it anyway)")
+    for w in warnings:
+        print(f"warning: {w}", file=sys.stderr)
     hist = load_history(args.history, args.mapping)
     with cluster_session(args.cluster, args.workers) as ex:
         results = [replay_week(hist, m, scn, args.policy, args.reps, args.seed, cluster=ex)
@@ -198,14 +220,34 @@ def cmd_replay(args: argparse.Namespace) -> int:
         print(format_replay(r))
         print()
         ok &= not math.isnan(r.coverage) and r.coverage >= args.min_coverage
+    until = window[1] if window else None
+    unseen = [r for r in results if r.days is not None and r.days.is_unseen]
+    hits = sum(int(r.scored["inside"].astype(bool).sum()) for r in unseen)
+    scored = sum(len(r.scored) for r in unseen)
+    unseen_cov = hits / scored if scored else None
+    print(FIDELITY_LINE if args.policy == FIDELITY_POLICY else
+          f"policy {args.policy} re-plans the week: this replay does not judge fidelity "
+          f"({FIDELITY_LINE})")
+    for line in scope_lines(hist, weeks, until):
+        print(line)
+    print(f"coverage on unseen weeks (>= {UNSEEN_SHARE:.0%} of days distinct and not seen in "
+          "fitting): " + (f"{hits} of {scored} KPIs ({unseen_cov:.0%}) over "
+                          + ", ".join(r.week for r in unseen) if unseen else "no such week"))
     print(f"{'PASS' if ok else 'FAIL'}: coverage "
           + ", ".join(f"{r.week} {r.coverage:.0%}" for r in results)
           + f" (threshold {args.min_coverage:.0%})")
     if args.json:
         doc = {"scenario": args.scenario, "history": args.history, "policy": args.policy,
-               "reps": args.reps, "min_coverage": args.min_coverage, "passed": bool(ok),
-               "weeks": [{"week": r.week, "booked": r.booked, "coverage": None if math.isnan(r.coverage) else r.coverage,
-                          "notes": r.notes,
+               "fidelity_policy": FIDELITY_POLICY, "judges_fidelity": args.policy == FIDELITY_POLICY,
+               "fitted_window": [d.isoformat() for d in window] if window else None,
+               "warnings": warnings, "reps": args.reps, "min_coverage": args.min_coverage,
+               "passed": bool(ok), "unseen_share_rule": UNSEEN_SHARE,
+               "unseen_weeks": [r.week for r in unseen], "unseen_coverage": unseen_cov,
+               "days_scored": scope_lines(hist, weeks, until)[0],
+               "weeks": [{"week": r.week, "booked": r.booked,
+                          "coverage": None if math.isnan(r.coverage) else r.coverage,
+                          "overlap_days": [d.isoformat() for d in r.overlap],
+                          **(r.days.to_json() if r.days else {}), "notes": r.notes,
                           "kpis": json.loads(r.table.to_json(orient="records"))} for r in results]}
         path = Path(args.json)
         path.parent.mkdir(parents=True, exist_ok=True)

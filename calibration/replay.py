@@ -26,6 +26,7 @@ from calibration.actuals import actual_kpis
 from calibration.cases import week_label, with_surgeons
 from calibration.loader import History
 from calibration.overlaps import parallel_room_notes
+from calibration.replay_scope import WeekDays, fitted_window, overlap_days, week_days
 from calibration.schema import HistoryError
 from twin.cluster import Executor
 from twin.dayplan import with_parallel_rooms
@@ -49,6 +50,8 @@ class ReplayResult:
     table: pd.DataFrame       # kpi, label, unit, actual, p5, p50, p95, inside (NaN: not scored)
     booked: int
     notes: list[str] = field(default_factory=list)
+    days: WeekDays | None = None                   # distinct and unseen days it scores
+    overlap: list[date] = field(default_factory=list)  # its days inside the fitting window
 
     @property
     def scored(self) -> pd.DataFrame:
@@ -189,21 +192,35 @@ def replay_week(history: History, monday: date, scn: Scenario, policy: str = "as
         d = kpi_def(k)
         rows.append({"kpi": k, "label": d.label, "unit": d.unit, "actual": a, "p5": p5,
                      "p50": p50, "p95": p95, "inside": inside})
-    return ReplayResult(label, policy, reps, pd.DataFrame(rows), len(booked), notes)
+    window = fitted_window(scn)
+    return ReplayResult(label, policy, reps, pd.DataFrame(rows), len(booked), notes,
+                        week_days(history, monday, window[1] if window else None),
+                        overlap_days(monday, window))
+
+
+COUNT_UNITS = ("cases", "beds", "days", "events")
+"""Units of KPIs that count things: printed without decimals."""
+DASH = "\u2014"
+
+
+def _fmt(x: float, unit: str) -> str:
+    """A table cell: a count as a whole number (one decimal for a fractional percentile)."""
+    if isinstance(x, float) and math.isnan(x):
+        return DASH
+    if unit in COUNT_UNITS:
+        return f"{x:,.0f}" if abs(x - round(x)) < 1e-9 else f"{x:,.1f}"
+    return f"{x:.3f}" if abs(x) < 10 else f"{x:,.0f}"
 
 
 def format_replay(r: ReplayResult) -> str:
-    """The replay table as aligned text, with the coverage line."""
-    def f(x: float) -> str:
-        if isinstance(x, float) and math.isnan(x):
-            return "-"
-        return f"{x:.3f}" if abs(x) < 10 else f"{x:,.0f}"
-
+    """The replay table as aligned text, with the coverage and days-scored lines."""
     head = ("KPI", "actual", "P5", "P50", "P95", "inside")
-    body = [(row.label, f(row.actual), f(row.p5), f(row.p50), f(row.p95),
-             "not recorded" if isinstance(row.inside, float) and math.isnan(row.inside)
-             else ("yes" if row.inside else "NO"))
-            for row in r.table.itertuples(index=False)]
+    body = []
+    for row in r.table.itertuples(index=False):
+        unscored = isinstance(row.inside, float) and math.isnan(row.inside)
+        sim = (DASH,) * 3 if unscored else tuple(_fmt(x, row.unit) for x in (row.p5, row.p50, row.p95))
+        body.append((row.label, _fmt(row.actual, row.unit), *sim,
+                     "not recorded" if unscored else ("yes" if row.inside else "NO")))
     w = [max(len(h), *(len(b[i]) for b in body)) for i, h in enumerate(head)]
     lines = [f"replay {r.week}: {r.booked} booked electives, policy {r.policy}, {r.reps} reps"]
     lines.append("  ".join(h.ljust(w[i]) if i == 0 else h.rjust(w[i]) for i, h in enumerate(head)))
@@ -212,9 +229,13 @@ def format_replay(r: ReplayResult) -> str:
     s = r.scored
     lines.append(f"coverage: {int(s['inside'].astype(bool).sum())} of {len(s)} KPIs inside the "
                  f"simulated 90% interval ({r.coverage:.0%})")
+    if r.days is not None:
+        d = r.days
+        lines.append(f"days: {len(d.days)} with cases, {d.distinct} distinct, {len(d.unseen)} "
+                     f"distinct and not seen in fitting ({'unseen' if d.is_unseen else 'seen'} week)")
     lines += [f"note: {n}" for n in r.notes]
     return "\n".join(lines)
 
 
-__all__ = ["EXCLUDED", "REPLAY_KPIS", "ReplayResult", "format_replay", "replay_week",
+__all__ = ["COUNT_UNITS", "EXCLUDED", "REPLAY_KPIS", "ReplayResult", "format_replay", "replay_week",
            "week_scenario"]

@@ -4,6 +4,7 @@ output's counts, unrecorded KPIs and distinct/unseen days."""
 
 from __future__ import annotations
 
+import json
 import math
 from datetime import date
 
@@ -86,3 +87,78 @@ def test_manual_measures_the_same_turnover_as_as_booked(kaggle, jan):
         p50[policy] = float(t.loc["turnover_mean", "p50"])
     assert 25.0 <= p50["as-booked"] < 26.5
     assert abs(p50["manual"] - p50["as-booked"]) < 0.2, p50
+
+
+def _main(argv: list[str]) -> int:
+    from twin.cli import main
+
+    try:
+        return main(argv)
+    except SystemExit as e:
+        return int(e.code)
+
+
+@pytest.fixture(scope="module")
+def jan_yaml(tmp_path_factory):
+    """``ortwin calibrate`` on the bundled log, as of 1 February (31 January is fitted)."""
+    from conftest import KAGGLE_LOG, KAGGLE_MAPPING
+
+    scn = tmp_path_factory.mktemp("cal") / "jan.yaml"
+    assert _main(["calibrate", str(KAGGLE_LOG), "--mapping", str(KAGGLE_MAPPING),
+                  "--as-of", "2022-02-01", "-o", str(scn)]) == 0
+    return scn
+
+
+def _replay_args(scn, *extra: str) -> list[str]:
+    from conftest import KAGGLE_LOG, KAGGLE_MAPPING
+
+    return ["replay", str(KAGGLE_LOG), "--mapping", str(KAGGLE_MAPPING), "--scenario", str(scn),
+            "--reps", "3", "--min-coverage", "0", *extra]
+
+
+def test_a_week_overlapping_the_calibration_is_refused_in_one_line(jan_yaml, capsys):
+    """2022-W05 starts Monday 31 January, which the scenario was fitted on."""
+    capsys.readouterr()
+    assert _main(_replay_args(jan_yaml, "--week", "2022-W06", "2022-W05")) == 2
+    cap = capsys.readouterr()
+    err = cap.err.strip().splitlines()
+    assert len(err) == 1 and "2022-W05 overlaps the calibration period" in err[0]
+    assert "2022-01-31" in err[0] and "--allow-overlap" in err[0] and "Traceback" not in cap.err
+    assert "replay 2022-W06" not in cap.out  # refused before anything ran
+
+
+def test_allow_overlap_warns_and_the_output_reports_days_and_fidelity(jan_yaml, tmp_path, capsys):
+    out = tmp_path / "r.json"
+    capsys.readouterr()
+    assert _main(_replay_args(jan_yaml, "--week", "2022-W05", "2022-W06", "--allow-overlap",
+                              "--policy", "manual", "--json", str(out))) == 0
+    cap = capsys.readouterr()
+    assert cap.err.startswith("warning: 2022-W05 overlaps the calibration period")
+    doc = json.loads(out.read_text())
+    assert doc["fidelity_policy"] == "as-booked" and doc["judges_fidelity"] is False
+    assert doc["fitted_window"] == ["2022-01-03", "2022-02-01"] and len(doc["warnings"]) == 1
+    w5, w6 = doc["weeks"]
+    assert w5["overlap_days"] == ["2022-01-31"] and w6["overlap_days"] == []
+    # W05: 5 distinct dates, 4 copies of January days; W06: 5 distinct days none fitted
+    assert (w5["days"], w5["distinct_days"], len(w5["unseen_days"]), w5["unseen_week"]) == (5, 5, 1, False)
+    assert (w6["days"], w6["distinct_days"], len(w6["unseen_days"]), w6["unseen_week"]) == (5, 5, 5, True)
+    assert doc["unseen_weeks"] == ["2022-W06"] and doc["unseen_coverage"] == w6["coverage"]
+    text = cap.out
+    assert "does not judge fidelity" in text and "policy as-booked" in text
+    assert "days scored: 10 dates, 10 distinct, 6 distinct and not seen" in text
+    assert "days: 5 with cases, 5 distinct, 5 distinct and not seen in fitting (unseen week)" in text
+    rows = {line[:28].strip(): line.split() for line in text.splitlines() if "  " in line}
+    assert "0.000" not in " ".join(rows["Cases not started"])
+    assert rows["Cases not started"][-4:] == ["0", "0", "0", "yes"]
+    assert rows["Add-on cases"][-5:] == ["—", "—", "—", "not", "recorded"]
+    assert rows["PACU peak occupancy"][-6:] == ["—", "—", "—", "—", "not", "recorded"]
+
+
+def test_fitted_window_round_trips_through_calibrate(jan_yaml):
+    from calibration.replay_scope import fitted_window, overlap_days
+    from twin.scenario import load_scenario
+
+    w = fitted_window(load_scenario(jan_yaml))
+    assert w == (date(2022, 1, 3), date(2022, 2, 1))
+    assert overlap_days(date(2022, 1, 31), w) == [date(2022, 1, 31)]
+    assert overlap_days(date(2022, 2, 7), w) == [] and overlap_days(date(2022, 2, 7), None) == []
