@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-import zoneinfo
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -38,8 +37,8 @@ from calibration.mapping import Mapping
 from calibration.replay import _booked_list, week_scenario
 from calibration.schema import HistoryError
 from twin.dayplan import DayPlan, plan_from_frame, write_plan
-from twin.feed import Observation, write_feed
-from twin.scenario import Scenario, ScenarioError
+from twin.feed import Observation, parse_zone, write_feed
+from twin.scenario import Scenario
 
 FEED_STEPS: tuple[str, ...] = ("in_room", "procedure_start", "procedure_end", "out_of_room",
                                "pacu_in", "pacu_out")
@@ -64,13 +63,7 @@ def log_zone(mapping: Mapping) -> str | None:
 
 def zone_info(name: str | None, field: str = "--tz") -> dt.tzinfo:
     """The zone called ``name`` (UTC for None); an unknown name is a one-line ScenarioError."""
-    if not name:
-        return dt.UTC
-    try:
-        return zoneinfo.ZoneInfo(name)
-    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-        raise ScenarioError(field, "", f"unknown time zone {name!r} (expected an IANA name such "
-                            "as America/New_York)") from None
+    return (parse_zone(name, field) if name else None) or dt.UTC
 
 
 def zoned(times: pd.Series, zone: dt.tzinfo) -> tuple[pd.Series, int, int]:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import zoneinfo
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -63,6 +64,17 @@ SCHEMA_PATH = Path(__file__).resolve().parents[1] / "docs" / "feed" / "observati
 PACU = "PACU"
 """The ``room`` of PACU milestones (``pacu_in``, ``pacu_out``) when the source does not give the
 operating room the patient came from."""
+
+
+def parse_zone(name: str | None, field: str = "--tz") -> dt.tzinfo | None:
+    """The IANA zone called ``name`` (None for None); unknown: one-line ScenarioError."""
+    if name is None:
+        return None
+    try:
+        return zoneinfo.ZoneInfo(name)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        raise ScenarioError(field, "", f"unknown time zone {name!r} (expected an IANA name such "
+                            "as America/New_York)") from None
 
 
 class FeedError(ScenarioError):

@@ -8,13 +8,12 @@ import datetime as dt
 import json
 import math
 import time
-import zoneinfo
 from pathlib import Path
 
 import pandas as pd
 
 from twin.dayplan import DayPlan, read_plan, write_plan
-from twin.feed import Feed, FeedError, parse_lines, read_feed, write_feed
+from twin.feed import Feed, FeedError, parse_lines, parse_zone, read_feed, write_feed
 from twin.live import LiveConfig, LiveState
 from twin.nowcast import Nowcast, NowcastConfig, NowcastEngine
 from twin.scenario import Scenario, ScenarioError, hhmm, load_scenario
@@ -145,17 +144,6 @@ def _write_json(nc: Nowcast, path: str) -> None:
     p.parent.mkdir(parents=True, exist_ok=True)
     text = json.dumps(nowcast_json(nc), indent=1)
     _atomic(p, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
-
-
-def parse_zone(name: str | None, field: str = "--tz") -> dt.tzinfo | None:
-    """The IANA zone called ``name`` (None for None); unknown: one-line ScenarioError."""
-    if name is None:
-        return None
-    try:
-        return zoneinfo.ZoneInfo(name)
-    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-        raise ScenarioError(field, "", f"unknown time zone {name!r} (expected an IANA name such "
-                            "as America/New_York)") from None
 
 
 def load_inputs(scenario: str | Path, plan: str | Path, events: str | Path,
