@@ -31,6 +31,7 @@ from calibration.fit_flows import (
     fit_cancellations,
     fit_first_case,
     fit_inpatient_los,
+    fit_no_start_windows,
     fit_pacu,
     fit_turnover,
     read_los_file,
@@ -39,6 +40,7 @@ from calibration.loader import History
 from calibration.schema import HistoryError
 from calibration.suite import SuiteFit, fit_suite, median_day, peak_daily_cases
 from twin.scenario import PATIENT_CLASSES, Scenario, from_mapping, load_raw
+from twin.schema import hhmm
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_TEMPLATE = ROOT / "scenarios" / "baseline.yaml"
@@ -132,7 +134,8 @@ def calibrate(history: History, as_of: date | str, template: str | Path = DEFAUL
 
     durations = fit_durations(cases)
     suite = fit_suite(cases, first, end)
-    turnover = fit_turnover(cases)
+    lunch = fit_no_start_windows(cases)
+    turnover = fit_turnover(cases, no_start=[(hhmm(w["start"]), hhmm(w["end"])) for w in lunch])
     lateness = fit_first_case(cases)
     addons = fit_addons(cases, first, end, rec)
     cancels = fit_cancellations(cases, rec)
@@ -266,6 +269,11 @@ def calibrate(history: History, as_of: date | str, template: str | Path = DEFAUL
         sources["end_of_day"] = (f"template; latest elective start after close raised to the "
                                  f"history's ({late} min)")
     scn["end_of_day"] = eod
+    if lunch:
+        scn["no_start_windows"] = [{"start": w["start"], "end": w["end"]} for w in lunch]
+        sources["no_start_windows"] = "history: " + "; ".join(
+            f"no elective went in {w['start']}-{w['end']} ({w['seen']} seen, {w['expected']:g} "
+            f"expected; {w['held']} ready cases waited for its end)" for w in lunch)
     scn["stress"] = {}
     sources.update({"staff": "template pattern scaled to the rooms' hours",
                     "spd": "template line; one tray set per service sized from peak daily cases",

@@ -7,6 +7,7 @@ returns ``None`` and calibration keeps its template's value, saying so.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -47,12 +48,15 @@ def _group_fits(values: np.ndarray, labels: np.ndarray) -> GroupFits:
 
 
 def turnover_gaps(cases: pd.DataFrame, max_minutes: float = 120.0,
-                  early_start: float = 60.0) -> pd.DataFrame:
+                  early_start: float = 60.0,
+                  no_start: Sequence[tuple[int, int]] = ()) -> pd.DataFrame:
     """Wheels-out to next wheels-in gaps within a room-day (above 0, at most ``max_minutes``: the
     KPI module's turnover), kept only when the next case was available as the room came free: an
     add-on already requested, an elective within ``early_start`` minutes of its booked start (the
     twin's early-start allowance); otherwise the gap is idle time, not turnover. Unrecorded
-    request or booked times count as available. Columns: room, service (of the case before), gap."""
+    request or booked times count as available. A gap that overlaps a no-start window (minutes of
+    the day, :func:`fit_no_start_windows`) is a wait too. Columns: room, service (of the case
+    before), gap."""
     ran = cases.loc[cases["in_room"].notna() & cases["out_of_room"].notna()]
     ran = ran.sort_values(["room", "in_room"], kind="stable")
     day = ran["in_room"].dt.normalize()
@@ -65,18 +69,79 @@ def turnover_gaps(cases: pd.DataFrame, max_minutes: float = 120.0,
     due = (ran["booked_start"] - pd.Timedelta(minutes=early_start)).to_numpy()[1:]
     ready = np.where(addon, pd.isna(asked) | (asked <= free), pd.isna(due) | (due <= free))
     ok = same & (gap > 0) & (gap <= max_minutes) & ready
+    f = (pd.DatetimeIndex(free) - pd.DatetimeIndex(free).normalize()) / pd.Timedelta(minutes=1)
+    for lo, hi in no_start:
+        ok &= ~((f.to_numpy(float) < hi) & (f.to_numpy(float) + gap > lo))
     return pd.DataFrame({"room": ran["room"].to_numpy()[:-1][ok],
                          "service": ran["service"].to_numpy()[:-1][ok], "gap": gap[ok]})
 
 
-def fit_turnover(cases: pd.DataFrame, max_minutes: float = 120.0) -> dict[str, GroupFits] | None:
-    """Turnover pooled, by room and by service (of the case before the turnover)."""
-    g = turnover_gaps(cases, max_minutes)
+def fit_turnover(cases: pd.DataFrame, max_minutes: float = 120.0,
+                 no_start: Sequence[tuple[int, int]] = ()) -> dict[str, GroupFits] | None:
+    """Turnover pooled, by room and by service (of the case before the turnover), leaving out
+    gaps that overlap a no-start window (waits, :func:`turnover_gaps`)."""
+    g = turnover_gaps(cases, max_minutes, no_start=no_start)
     if len(g) < 2:
         return None
     v = g["gap"].to_numpy(float)
     return {"room": _group_fits(v, g["room"].to_numpy()),
             "service": _group_fits(v, g["service"].to_numpy())}
+
+
+NO_START_BIN = 10
+"""Minutes per bin of wheels-in times of day when looking for no-start windows."""
+
+
+def _hhmm(minute: int) -> str:
+    return f"{minute // 60:02d}:{minute % 60:02d}"
+
+
+def _minute(t: pd.Series) -> np.ndarray:
+    return (t.dt.hour * 60 + t.dt.minute).to_numpy(int)
+
+
+def _waits(cases: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """(minute of the day each room came free, minute the next case of its room-day went in)
+    for gaps of 1-120 minutes."""
+    r = cases.loc[cases["in_room"].notna() & cases["out_of_room"].notna()]
+    r = r.sort_values(["room", "in_room"], kind="stable")
+    day = r["in_room"].dt.normalize().to_numpy()
+    same = (r["room"].to_numpy()[1:] == r["room"].to_numpy()[:-1]) & (day[1:] == day[:-1])
+    free, went = _minute(r["out_of_room"].iloc[:-1])[same], _minute(r["in_room"].iloc[1:])[same]
+    ok = (went - free > 0) & (went - free <= 120)
+    return free[ok], went[ok]
+
+
+def fit_no_start_windows(cases: pd.DataFrame, min_expected: float = 30.0) -> list[dict]:
+    """Times of day when no elective goes in (a staff lunch). A candidate is a run of two or
+    more 10-minute bins of the electives' wheels-in times, inside the day's 5th-95th percentile,
+    holding at most 2% of the mean of the three bins either side (a bin may hold one) and
+    expecting at least ``min_expected`` starts. It is kept when the cases were held back: of the rooms that came free
+    a median turnover before a time in the window (at least 20), 80% or more went in only after
+    it, after gaps 5+ minutes longer than the median. Each: start, end, expected, seen, held."""
+    e = cases.loc[cases["in_room"].notna() & ~cases["is_addon"].fillna(False).astype(bool)]
+    t = _minute(e["in_room"])
+    free, went = _waits(cases)
+    if len(t) < 100 or len(free) < 20:
+        return []
+    med = float(np.median(went - free))
+    n = np.histogram(t, np.arange(0, 1440 + NO_START_BIN, NO_START_BIN))[0].astype(float)
+    lo, hi = (int(q) // NO_START_BIN for q in np.percentile(t, (5, 95)))
+    out, k = [], lo + 3
+    while k < hi - 3:
+        j = k
+        while j < hi - 3 and n[j] <= max(0.02 * n[k - 3:k].mean(), 1.0):
+            j += 1
+        s, end = k * NO_START_BIN, j * NO_START_BIN
+        ref = float(np.concatenate([n[k - 3:k], n[j:j + 3]]).mean()) * (j - k)
+        due = (free + med >= s) & (free + med < end)
+        if j - k >= 2 and n[k:j].sum() <= 0.02 * ref and ref >= min_expected and due.sum() >= 20 \
+                and np.mean(went[due] >= end) >= 0.8 and np.median((went - free)[due]) >= med + 5:
+            out.append({"start": _hhmm(s), "end": _hhmm(end), "expected": round(ref, 1),
+                        "seen": int(n[k:j].sum()), "held": int(due.sum())})
+            k = j
+        k += 1
+    return out
 
 
 def first_case_delays(cases: pd.DataFrame) -> np.ndarray:
@@ -244,5 +309,5 @@ def fit_inpatient_los(samples: dict[str, np.ndarray]) -> LosFit:
 
 
 __all__ = ["AddonFit", "GroupFits", "LatenessFit", "LosFit", "fit_addons", "fit_cancellations",
-           "fit_first_case", "fit_inpatient_los", "fit_pacu", "fit_turnover", "first_case_delays",
-           "read_los_file", "turnover_gaps"]
+           "fit_first_case", "fit_inpatient_los", "fit_no_start_windows", "fit_pacu", "fit_turnover",
+           "first_case_delays", "read_los_file", "turnover_gaps"]

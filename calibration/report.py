@@ -143,7 +143,7 @@ def _charts(cal: Calibration, folder: Path) -> list[str]:
             made += [f"durations_{stem}_ecdf.png", f"durations_{stem}_qq.png"]
     flows = []
     if cal.turnover:
-        g = turnover_gaps(ran)
+        g = turnover_gaps(ran, no_start=[(w.start, w.end) for w in cal.validated.no_start_windows])
         flows.append(("turnover (min)", g["gap"].to_numpy(float), cal.turnover["room"].pooled.best.dist))
     if cal.first_case:
         d = np.maximum(first_case_delays(ran), 0.0)

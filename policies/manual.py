@@ -2,7 +2,8 @@
 
 Each day's electives go into their booked rooms (their service's blocks) in booking order
 (booked start), planned with the surgeons' booked minutes: the first case at the room's open,
-each next one after the previous case's booked minutes plus the planned turnover. Cases with no
+each next one after the previous case's booked minutes plus the planned turnover, none planned
+to go in during the scenario's no-start windows (the staff lunch). Cases with no
 booked room are not planned. Add-ons go first come, first served into the first free capable
 room (behind add-ons already waiting). Nothing moves once the day has started. On the baseline
 this reproduces the booking office's schedule (the ``as-booked`` plan).
@@ -40,6 +41,7 @@ class ManualPolicy(AsBooked):
         for room, lst in by_room.items():
             w = staffed_window(scn, room, day)
             open_ = w[0] if w else lst[0].booked_start
-            starts = starts_from_sequence([c.booked_minutes for c in lst], open_, T)
+            starts = starts_from_sequence([c.booked_minutes for c in lst], open_, T,
+                                          scn.start_allowed)
             plan.extend(PlannedCase(c.id, room, s) for c, s in zip(lst, starts, strict=True))
         return plan

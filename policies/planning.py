@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import bisect
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
 from twin.booking import planned_turnover
@@ -52,10 +52,13 @@ def turnover(scn: Scenario) -> float:
     return planned_turnover(scn)
 
 
-def starts_from_sequence(durations: Sequence[float], open_: float, turnover: float) -> list[float]:
-    """Planned starts of back-to-back cases from ``open_``: open + Σ(previous + turnover)."""
+def starts_from_sequence(durations: Sequence[float], open_: float, turnover: float,
+                         allowed: Callable[[float], float] | None = None) -> list[float]:
+    """Planned starts of back-to-back cases from ``open_``: open + Σ(previous + turnover), each
+    moved to ``allowed(start)`` when given (a scenario's :meth:`start_allowed`: no-start windows)."""
     out, t = [], open_
     for d in durations:
+        t = allowed(t) if allowed is not None else t
         out.append(t)
         t += d + turnover
     return out

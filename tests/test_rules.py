@@ -23,6 +23,7 @@ from twin.model import SuiteModel
 from twin.policy import Move, PlannedCase, RoomStatus
 from twin.runner import run_experiment
 from twin.scenario import ScenarioError, load_scenario, with_horizon
+from twin.schema import Window
 from twin.streams import Streams
 
 SCENARIOS = Path(__file__).resolve().parents[1] / "scenarios"
@@ -178,6 +179,25 @@ def test_manual_reproduces_as_booked(scn):
                [(p.case_id, p.room) for p in sorted(booked, key=key)]
         assert {p.case_id: p.start for p in manual} == pytest.approx(
             {p.case_id: p.start for p in booked})
+
+
+def test_manual_plans_no_start_in_a_no_start_window(scn):
+    """A scheduler knows the staff lunch: with 10:00-11:00 closed to starts no manual planned
+    start falls in it, the cases that would have are planned at 11:00, and room order is kept."""
+    lunch = scn.model_copy(update={"no_start_windows": [Window(start="10:00", end="11:00")]})
+    week = draw_week(scn, Streams(scn.seed, 0))
+    view = SuiteModel(scn, ManualPolicy(scn), week)
+    moved = 0
+    for day in range(scn.horizon_days):
+        cases = day_cases(week, day)
+        plain = {p.case_id: p for p in ManualPolicy(scn).plan_day(day, cases, view)}
+        held = {p.case_id: p for p in ManualPolicy(lunch).plan_day(day, cases, view)}
+        assert plain.keys() == held.keys()
+        for cid, p in held.items():
+            assert not 600 <= p.start % 1440 < 660
+            assert p.start >= plain[cid].start - 1e-9 and p.room == plain[cid].room
+            moved += int(600 <= plain[cid].start % 1440 < 660 and p.start % 1440 == 660)
+    assert moved > 0
 
 
 # --- rules: plans --------------------------------------------------------------------------------

@@ -331,6 +331,8 @@ class SuiteModel:
                     self._finish(cid, "cancelled", "no_time")
                     continue
             t0 = self._earliest(rid, c)
+            if not c.is_addon:  # electives wait out the staff's no-start windows
+                t0 = self.scn.start_allowed(max(t0, env.now))
             if env.now < t0:
                 yield self._sleep(rid, t0)
                 continue
@@ -364,6 +366,8 @@ class SuiteModel:
                 log.case(env.now, "trays_ready", cid)
             yield self.surgeons.request({c.surgeon: 1}, prio)
             yield self.staff.request(c.crew, prio)
+            if not c.is_addon and (t := self.scn.start_allowed(env.now)) > env.now:
+                yield env.timeout(t - env.now)  # ready in a no-start window: its team waits
             log.case(env.now, "in_room", cid, rid)
             self.state[rid] = ["in_case", cid, env.now, env.now + c.booked_minutes]
             self._at(env.now + c.booked_minutes + 15, self._running_long, rid, cid)

@@ -229,7 +229,7 @@ def roll_forward(live: LiveState, room: str, at: float, truths: dict, scn: Scena
         if not order or max(ready, cases[order[0]].booked_start) > at:
             return RoomSnapshot(room, "idle"), finished
         cid = order.pop(0)
-        start = max(ready, cases[cid].booked_start)
+        start = scn.start_allowed(max(ready, cases[cid].booked_start))
         tr = truths[cid]
         if start + tr.duration > at:
             return RoomSnapshot(room, "in_case", cid, "procedure", at - start), finished

@@ -366,6 +366,9 @@ class Scenario(_Frozen):
     first_case_delay: Distribution = Field(default={"kind": "constant", "value": 0})
     turnover: Distribution = Field(default={"kind": "lognormal", "median": 29, "sigma": 0.2})
     end_of_day: EndOfDay = EndOfDay()
+    no_start_windows: list[Window] = Field(
+        [], description="times of day when no elective goes in (a staff lunch, at most 4 h): "
+        "a case ready then waits for the window's end")
     random_downtime: RandomDowntime = RandomDowntime()
     pacu: Pacu
     spd: Spd = Spd()
@@ -373,6 +376,13 @@ class Scenario(_Frozen):
     stress: Stress = Stress()
     costs: Costs = Costs()
     kpi: KpiSettings = KpiSettings()
+
+    @field_validator("no_start_windows")
+    @classmethod
+    def _short(cls, v: list[Window]) -> list[Window]:
+        if any(w.minutes > 240 for w in v):
+            raise ValueError("expected each no-start window to last at most 4 hours")
+        return v
 
     @field_validator("blocks", mode="before")
     @classmethod
@@ -397,6 +407,20 @@ class Scenario(_Frozen):
     def service(self, service_id: str) -> Service:
         """The service with this id."""
         return next(s for s in self.services if s.id == service_id)
+
+    def start_allowed(self, minute: float) -> float:
+        """The earliest minute at or after ``minute`` outside every no-start window."""
+        t = float(minute)
+        moved = bool(self.no_start_windows)
+        for _ in range(2 * len(self.no_start_windows) + 2):  # windows are under 4 h: bounded
+            if not moved:
+                break
+            moved, day = False, t - t % 1440
+            for w in self.no_start_windows:
+                for base in (day, day - 1440):  # windows may pass midnight
+                    if base + w.start <= t < base + w.end:
+                        t, moved = base + w.end, True
+        return t
 
     def weekday(self, day: int) -> str:
         """Weekday name of horizon day ``day`` (day 0 is a Monday)."""
