@@ -43,13 +43,53 @@ def table(d: dict) -> str:
     return "\n".join(out)
 
 
+BOOT = 4000
+
+
+def paired(scores, days: list[str], seed: int = 0) -> str:
+    """Now-cast minus twin, per hour, on ``days`` (absolute error of the median and CRPS), each
+    with a 95% bootstrap interval that resamples whole days (rooms of a day are not independent)."""
+    import numpy as np
+
+    s = scores.loc[scores["day"].isin(days)].copy()
+    s["d_mae"] = (s["now_p50"] - s["actual"]).abs() - (s["twin_p50"] - s["actual"]).abs()
+    s["d_crps"] = s["crps_now"] - s["crps_twin"]
+    rng, cells = np.random.default_rng(seed), []
+    for h, g in s.groupby("hour"):
+        by_day = [x for _, x in g.groupby("day")]
+        txt = []
+        for col in ("d_mae", "d_crps"):
+            sums = np.array([x[col].sum() for x in by_day])
+            counts = np.array([len(x) for x in by_day])
+            pick = rng.integers(0, len(by_day), (BOOT, len(by_day)))
+            boot = sums[pick].sum(1) / counts[pick].sum(1)
+            lo, hi = np.quantile(boot, (0.025, 0.975))
+            band = f" [{lo:+.1f}, {hi:+.1f}]" if len(by_day) > 1 else " (one day: no interval)"
+            txt.append(f"{sums.sum() / counts.sum():+.1f}{band}")
+        cells.append(f"{int(h):02d}:00 MAE {txt[0]}, CRPS {txt[1]}")
+    return "; ".join(cells)
+
+
+def _paired_line(path: Path, d: dict) -> str:
+    """The paired-difference line of a harness JSON's unseen days (its .scores.csv beside it)."""
+    import pandas as pd
+
+    csv = path.with_suffix(".scores.csv")
+    if not d["unseen"] or not csv.exists():
+        return ""
+    return (f"\n\nNow-cast minus twin on the {len(d['unseen'])} unseen day(s), minutes (negative: "
+            f"the now-cast is better; 95% interval resampling whole days): "
+            f"{paired(pd.read_csv(csv), d['unseen'])}.")
+
+
 def main(argv: list[str] | None = None) -> int:
     """Replace the tables between the markers of docs/nowcast.md."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("json", nargs="+", type=Path)
     args = ap.parse_args(argv)
     try:
-        parts = [table(json.loads(p.read_text())) for p in args.json]
+        docs = [(p, json.loads(p.read_text())) for p in args.json]
+        parts = [table(d) + _paired_line(p, d) for p, d in docs]
     except (OSError, ValueError, KeyError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

@@ -100,6 +100,7 @@ def main() -> None:
                 doc["months"][month]["policies"].update(m["policies"])
     else:
         doc = run(args.policies or list(POLICIES), args.reps, args.ml_reps)
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(doc, indent=2))
     md = table(doc)
     Path(args.out).with_suffix(".md").write_text(md + "\n")

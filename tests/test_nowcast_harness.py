@@ -127,3 +127,20 @@ def test_harness_scores_the_unseen_days_apart(tmp_path, capsys):
     assert d["days"] == ["2022-02-07", "2022-02-08"] and d["distinct"] == 2
     assert d["unseen"] == ["2022-02-07", "2022-02-08"]
     assert d["unseen_days"]["hours"] == d["all_days"]["hours"]
+
+
+def test_paired_difference_resamples_whole_days():
+    """Two days: the now-cast is 2 min better on one (two rooms) and 4 worse on the other (one
+    room): the mean difference is room-weighted, (-2-2+4)/3 = 0, and the interval spans the two
+    days' own means; a single day gets no interval."""
+    import nowcast_table
+    import pandas as pd
+
+    rows = [("d1", 10, 10, 12), ("d1", 20, 20, 22), ("d2", 30, 34, 30)]  # day, actual, now, twin
+    s = pd.DataFrame([{"day": d, "hour": 9, "actual": y, "now_p50": n, "twin_p50": t,
+                       "crps_now": abs(n - y), "crps_twin": abs(t - y)} for d, y, n, t in rows])
+    s["crps_now"] = [0.0, 0.0, 4.0]
+    s["crps_twin"] = [2.0, 2.0, 0.0]
+    line = nowcast_table.paired(s, ["d1", "d2"])
+    assert line == "09:00 MAE +0.0 [-2.0, +4.0], CRPS +0.0 [-2.0, +4.0]"
+    assert "one day" in nowcast_table.paired(s, ["d1"])
