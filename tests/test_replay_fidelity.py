@@ -61,16 +61,6 @@ def test_turnover_counts_an_addon_waiting_and_unknown_plans() -> None:
     assert k["turnover_mean"] == pytest.approx((40 + 20) / 2)
 
 
-def test_turnover_leaves_out_a_gap_spanning_a_no_start_window() -> None:
-    """A out 700 (11:40), B due and ready but held by the 12:00-12:30 lunch, in at 750: a wait,
-    not turnover; B out 800, C in 830: 30. Without the window both gaps count."""
-    rows = _ran("A", 420, 420, 700) + _ran("B", 700, 750, 800) + _ran("C", 830, 830, 890)
-    cases = _cases({"case_id": "A"}, {"case_id": "B"}, {"case_id": "C"})
-    lunch = KpiContext(room_days=_ctx().room_days, early_start=60.0, no_start=((720, 750),))
-    assert compute_kpis(to_frame(rows), cases, lunch)["turnover_mean"] == pytest.approx(30.0)
-    assert compute_kpis(to_frame(rows), cases, _ctx())["turnover_mean"] == pytest.approx(40.0)
-
-
 @pytest.fixture(scope="module")
 def jan(kaggle):
     """The bundled log calibrated on January (cases booked before 1 February 2022)."""

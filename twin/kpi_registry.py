@@ -88,7 +88,6 @@ class KpiContext:
     on_time_grace: float = 5.0
     turnover_max: float = 120.0
     early_start: float = 60.0  # minutes before its planned start a case may go in
-    no_start: tuple[tuple[int, int], ...] = ()  # no-start windows (minutes of the day)
     idle_cost_per_min: float = 37.45
     overtime_cost_per_min: float = 56.0
     services: tuple[str, ...] = ()
@@ -114,7 +113,6 @@ class KpiContext:
             on_time_grace=float(scn.kpi.on_time_grace_minutes),
             turnover_max=float(scn.kpi.turnover_max_minutes),
             early_start=float(scn.end_of_day.allow_early_start_minutes),
-            no_start=tuple((w.start, w.end) for w in scn.no_start_windows),
             idle_cost_per_min=scn.costs.idle_per_minute,
             overtime_cost_per_min=scn.costs.overtime_per_minute,
             services=tuple(s.id for s in scn.services),

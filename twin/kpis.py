@@ -435,8 +435,8 @@ def _turnover_gaps(p: _Prep, ctx: KpiContext) -> np.ndarray:
     """Out-of-room to next in-room gaps within a room-day (0 to ``turnover_max``) where the next
     case was ready as the room came free: an elective whose planned start less the early-start
     allowance had come, an add-on already requested (unknown times count as ready). A gap
-    before a case that was not yet due, or one that spans a no-start window, is idle time
-    (waiting), not turnover; calibration fits turnover from the same gaps."""
+    before a case that was not yet due is idle time (waiting for its planned start), not
+    turnover; calibration fits turnover from the same gaps."""
     c = p.c
     ok = p.rd_key >= 0
     planned = c["planned_start"]
@@ -450,9 +450,6 @@ def _turnover_gaps(p: _Prep, ctx: KpiContext) -> np.ndarray:
     key, t_i, t_o, due = key[order], t_i[order], t_o[order], due[order]
     gap = t_i[1:] - t_o[:-1]
     ready = np.isnan(due[1:]) | (due[1:] <= t_o[:-1] + 1e-9)
-    free = t_o[:-1] % 1440
-    for lo, hi in ctx.no_start:  # a gap spanning a no-start window is a wait for it
-        ready &= ~((free < hi) & (free + gap > lo))
     return gap[(key[1:] == key[:-1]) & (gap >= 0) & (gap <= ctx.turnover_max) & ready]
 
 
