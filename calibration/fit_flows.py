@@ -18,6 +18,7 @@ from scipy import stats
 from calibration.families import FitResult, fit_best
 from calibration.schema import HistoryError
 from twin.distributions import Empirical
+from twin.schema import clock
 
 WEEKDAY_NAMES = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 MIN_GROUP_N = 30
@@ -92,10 +93,6 @@ NO_START_BIN = 10
 """Minutes per bin of wheels-in times of day when looking for no-start windows."""
 
 
-def _hhmm(minute: int) -> str:
-    return f"{minute // 60:02d}:{minute % 60:02d}"
-
-
 def _minute(t: pd.Series) -> np.ndarray:
     return (t.dt.hour * 60 + t.dt.minute).to_numpy(int)
 
@@ -116,9 +113,9 @@ def fit_no_start_windows(cases: pd.DataFrame, min_expected: float = 30.0) -> lis
     """Times of day when no elective goes in (a staff lunch). A candidate is a run of two or
     more 10-minute bins of the electives' wheels-in times, inside the day's 5th-95th percentile,
     holding at most 2% of the mean of the three bins either side (a bin may hold one) and
-    expecting at least ``min_expected`` starts. It is kept when the cases were held back: of the rooms that came free
-    a median turnover before a time in the window (at least 20), 80% or more went in only after
-    it, after gaps 5+ minutes longer than the median. Each: start, end, expected, seen, held."""
+    expecting at least ``min_expected`` starts. It is kept when the cases were held back: of
+    the rooms that came free a median turnover before a time in the window (at least 20), 80%
+    or more went in only after it, after gaps 5+ minutes longer than the median. Each: start, end, expected, seen, held."""
     e = cases.loc[cases["in_room"].notna() & ~cases["is_addon"].fillna(False).astype(bool)]
     t = _minute(e["in_room"])
     free, went = _waits(cases)
@@ -137,8 +134,9 @@ def fit_no_start_windows(cases: pd.DataFrame, min_expected: float = 30.0) -> lis
         due = (free + med >= s) & (free + med < end)
         if j - k >= 2 and n[k:j].sum() <= 0.02 * ref and ref >= min_expected and due.sum() >= 20 \
                 and np.mean(went[due] >= end) >= 0.8 and np.median((went - free)[due]) >= med + 5:
-            out.append({"start": _hhmm(s), "end": _hhmm(end), "expected": round(ref, 1),
-                        "seen": int(n[k:j].sum()), "held": int(due.sum())})
+            out.append({"start": clock(s, wrap=False), "end": clock(end, wrap=False),
+                        "expected": round(ref, 1), "seen": int(n[k:j].sum()),
+                        "held": int(due.sum())})
             k = j
         k += 1
     return out
