@@ -1,6 +1,12 @@
 """CP-SAT on a surgical day: wall time, status, objective and gap to the bound.
 
-    .venv/bin/python bench/bench_cpsat.py [--days 3] [--dtime 1 5] [--json PATH]
+    .venv/bin/python bench/bench_cpsat.py [--instances bench/instances] [--json PATH]
+    .venv/bin/python bench/bench_cpsat.py --suites [--days 3] [--dtime 1 5] [--json PATH]
+
+Default: every frozen day problem of ``bench/instances`` (made by ``bench/make_instances.py``)
+solved as ``ml-cpsat`` solves it (one worker, its deterministic-time limit, seed 1): objective,
+bound, proven gap, gap to the best objective known and wall time. ``--suites`` instead draws days
+afresh:
 
 Two suites: the baseline (10 ORs) and a 20-OR suite made by doubling the baseline (every room,
 block, surgeon, staff shift, tray and PACU bed twice, elective demand twice). Forecasts are the
@@ -75,14 +81,50 @@ def bench_suite(scn: Scenario, days: int, dtimes: list[float], seed: int) -> lis
     return rows
 
 
+def bench_instances(folder: Path, dtime: float, seed: int) -> list[dict]:
+    """Solve every instance of ``folder`` as the policy does; one row each."""
+    from policies.day_problem_io import read_problem
+
+    rows = []
+    for path in sorted(folder.glob("*.json")):
+        prob, meta = read_problem(path)
+        sol = solve(prob, deterministic_time=dtime, seed=seed)
+        best = float(meta.get("best_known", float("nan")))
+        rows.append({"instance": path.stem, "rooms": len(prob.rooms), "cases": len(prob.cases),
+                     "kind": meta.get("kind", ""), "status": sol.status,
+                     "objective": sol.objective, "bound": sol.bound, "gap": sol.gap,
+                     "best_known": best, "lower_bound": float(meta.get("lower_bound", float("nan"))),
+                     "to_best": (sol.objective - best) / max(abs(best), 1.0),
+                     "wall_s": sol.wall_time})
+    return rows
+
+
+def print_instances(rows: list[dict]) -> None:
+    """The per-instance table."""
+    print(f"{'instance':32s} {'cases':>5s} {'kind':>6s} {'status':>9s} {'objective':>10s} "
+          f"{'bound':>8s} {'gap':>6s} {'best':>8s} {'to best':>7s} {'wall s':>6s}")
+    for r in rows:
+        print(f"{r['instance']:32s} {r['cases']:5d} {r['kind']:>6s} {r['status']:>9s} "
+              f"{r['objective']:10.0f} {r['bound']:8.0f} {r['gap']:6.1%} {r['best_known']:8.0f} "
+              f"{r['to_best']:7.1%} {r['wall_s']:6.2f}")
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--instances", type=Path, default=ROOT / "bench" / "instances")
+    ap.add_argument("--suites", action="store_true", help="draw days afresh instead")
     ap.add_argument("--days", type=int, default=3)
     ap.add_argument("--dtime", type=float, nargs="+", default=[DETERMINISTIC_TIME, 5.0],
                     help="deterministic time limits to solve each day at")
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--json", type=Path, default=None)
     a = ap.parse_args(argv)
+    if not a.suites:
+        rows = bench_instances(a.instances, DETERMINISTIC_TIME, a.seed)
+        print_instances(rows)
+        if a.json:
+            a.json.write_text(json.dumps(rows, indent=2) + "\n")
+        return 0
     base = load_scenario(ROOT / "scenarios" / "baseline.yaml")
     rows = bench_suite(base, a.days, a.dtime, a.seed) + bench_suite(doubled(base), a.days, a.dtime, a.seed)
     print(f"{'suite':14s} {'rooms':>5s} {'day':>3s} {'cases':>5s} {'dtime':>5s} {'status':>9s} "

@@ -316,11 +316,11 @@ def solve(p: DayProblem, *, deterministic_time: float = 5.0, wall_time: float = 
     if not p.cases:
         return Solution("OPTIMAL", 0.0, 0.0, 0.0, {}, {})
     if not p.allow_skip:
-        return _solve_once(p, deterministic_time, wall_time, seed, workers)
+        return solve_once(p, deterministic_time, wall_time, seed, workers)
     t0 = time.perf_counter()
     half = deterministic_time / 2
-    every = _solve_once(replace(p, allow_skip=False), half, wall_time / 2, seed, workers)
-    full = _solve_once(replace(p, hint=every.assignment) if every.ok else p,
+    every = solve_once(replace(p, allow_skip=False), half, wall_time / 2, seed, workers)
+    full = solve_once(replace(p, hint=every.assignment) if every.ok else p,
                        deterministic_time - half, max(wall_time - every.wall_time, 1e-3),
                        seed, workers)
     best = full if full.ok or not every.ok else every
@@ -328,8 +328,9 @@ def solve(p: DayProblem, *, deterministic_time: float = 5.0, wall_time: float = 
     return best
 
 
-def _solve_once(p: DayProblem, deterministic_time: float, wall_time: float, seed: int,
-                workers: int) -> Solution:
+def solve_once(p: DayProblem, deterministic_time: float, wall_time: float, seed: int,
+               workers: int) -> Solution:
+    """One CP-SAT solve of the model as it is (no all-cases-first phase, see :func:`solve`)."""
     t0 = time.perf_counter()
     m, v = build(p)
     solver = cp_model.CpSolver()

@@ -17,15 +17,20 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Sequence
+from dataclasses import replace
 
+from policies.cpsat_lns import LnsConfig, improve
 from policies.cpsat_model import CaseSpec, DayProblem, RoomSpec, Solution, Weights, solve
 from policies.forecast import Forecast, Forecaster, ForecastError
 from twin.demand import Case
 from twin.policy import Move, PlannedCase, SuiteView
 from twin.scenario import Scenario, clock
 
-DETERMINISTIC_TIME = 1.0
-"""Deterministic-time limit of a day's plan (``ORTWIN_CPSAT_DTIME`` overrides it)."""
+DETERMINISTIC_TIME = 0.5
+"""Deterministic-time limit of a day's whole-day solve (``ORTWIN_CPSAT_DTIME`` overrides it); the
+neighbourhood search (:mod:`policies.cpsat_lns`) then improves the plan a few rooms at a time."""
+LNS = LnsConfig()
+"""The morning plan's neighbourhood search (3 rooms x 12 rounds at deterministic time 0.05)."""
 REPLAN_TIME = 0.1
 """Deterministic-time limit of a day-of re-plan (``ORTWIN_CPSAT_REPLAN_DTIME`` overrides it)."""
 PACU_QUANTILE = 0.8
@@ -64,7 +69,8 @@ class MlCpsatPolicy:
     def __init__(self, scenario: Scenario, forecaster: Forecaster | None = None, catalog=None,
                  fallback=None, deterministic_time: float | None = None, wall_time: float = 120.0,
                  replan_time: float | None = None, seed: int = 0,
-                 weights: Weights | None = None, plan_all: bool = False) -> None:
+                 weights: Weights | None = None, plan_all: bool = False,
+                 lns: LnsConfig | None = LNS) -> None:
         from policies.rules_catalog import load_catalog
         from policies.rules_policy import RulesPolicy
 
@@ -79,6 +85,7 @@ class MlCpsatPolicy:
             os.environ.get("ORTWIN_CPSAT_REPLAN_DTIME", REPLAN_TIME))
         self.wall_time, self.seed, self.weights = wall_time, seed, weights or Weights()
         self.plan_all = plan_all  # every booked case must be planned (else: infeasible day)
+        self.lns = lns  # the morning plan's neighbourhood search (None: off)
         self.explanations: dict[str, str] = {}
         self.log: list[dict] = []  # one row per solve: day, kind, status, objective, bound, ...
         self._forecasts: dict[str, Forecast] = {}
@@ -176,9 +183,11 @@ class MlCpsatPolicy:
             return self._fall_back(day, cases, view, f"forecast input missing: {e}")
         self._forecasts.update(forecasts)
         hint = {p.case_id: (p.room, int(p.start - day * 1440)) for p in rules_plan}
-        sol = solve(self.problem(day, cases, forecasts, hint=hint),
-                    deterministic_time=self.deterministic_time, wall_time=self.wall_time,
+        prob = self.problem(day, cases, forecasts, hint=hint)
+        sol = solve(prob, deterministic_time=self.deterministic_time, wall_time=self.wall_time,
                     seed=self.seed)
+        if self.lns is not None:
+            sol = improve(prob, sol, replace(self.lns, wall_time=self.wall_time), self.seed)
         self._record(day, "plan", sol, view)
         if not sol.ok:
             return self._fall_back(day, cases, view, f"solver status {sol.status}")
@@ -210,9 +219,19 @@ class MlCpsatPolicy:
         self.log.append({"day": day, "kind": "fallback", "status": why})
         return list(self.fallback.plan_day(day, cases, _NoFallbackNote(view)))
 
+    def search_mode(self, kind: str = "plan") -> str:
+        """How a solve of this kind searches (workers, seed, limits, neighbourhood search)."""
+        dtime = self.deterministic_time if kind == "plan" else self.replan_time
+        mode = f"CP-SAT 1 worker, seed {self.seed}, deterministic time {dtime:g}"
+        if kind == "plan" and self.lns is not None:
+            mode += (f"; then LNS of {self.lns.size} rooms x {self.lns.rounds} rounds at "
+                     f"deterministic time {self.lns.dtime:g} each")
+        return mode
+
     def _record(self, day: int, kind: str, sol: Solution, view: SuiteView) -> None:
         row = {"day": day, "kind": kind, "status": sol.status, "objective": sol.objective,
-               "bound": sol.bound, "gap": sol.gap, "wall_time": sol.wall_time}
+               "bound": sol.bound, "gap": sol.gap, "wall_time": sol.wall_time,
+               "search": self.search_mode(kind)}
         self.log.append(row)
         if sol.ok:
             # no wall time here: the event log is a function of the seed (policy.log has it)
