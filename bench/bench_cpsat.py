@@ -4,7 +4,8 @@
     .venv/bin/python bench/bench_cpsat.py --suites [--days 3] [--dtime 1 5] [--json PATH]
 
 Default: every frozen day problem of ``bench/instances`` (made by ``bench/make_instances.py``)
-solved as ``ml-cpsat`` solves it (one worker, its deterministic-time limit, seed 1): objective,
+solved as ``ml-cpsat`` solves it (one worker, its deterministic-time limit, seed 1, then its
+neighbourhood search): objective,
 bound, proven gap, gap to the best objective known and wall time. ``--suites`` instead draws days
 afresh:
 
@@ -82,13 +83,16 @@ def bench_suite(scn: Scenario, days: int, dtimes: list[float], seed: int) -> lis
 
 
 def bench_instances(folder: Path, dtime: float, seed: int) -> list[dict]:
-    """Solve every instance of ``folder`` as the policy does; one row each."""
+    """Solve every instance of ``folder`` as the policy does (whole-day solve, then its
+    neighbourhood search); one row each."""
+    from policies.cpsat_lns import improve
     from policies.day_problem_io import read_problem
+    from policies.ml_cpsat import LNS
 
     rows = []
     for path in sorted(folder.glob("*.json")):
         prob, meta = read_problem(path)
-        sol = solve(prob, deterministic_time=dtime, seed=seed)
+        sol = improve(prob, solve(prob, deterministic_time=dtime, seed=seed), LNS, seed)
         best = float(meta.get("best_known", float("nan")))
         rows.append({"instance": path.stem, "rooms": len(prob.rooms), "cases": len(prob.cases),
                      "kind": meta.get("kind", ""), "status": sol.status,

@@ -95,7 +95,8 @@ def improve(p: DayProblem, sol: Solution, config: LnsConfig | None = None, seed:
         rooms = set(hoods[k % len(hoods)])
         trial = _sub_solve(p, best.assignment, rooms, config.dtime, left, seed + k)
         if trial.ok and trial.objective < best.objective - 1e-6:
-            trial.bound = sol.bound
+            trial.bound = sol.bound  # the day's status: optimal only when it meets the day's bound
+            trial.status = "OPTIMAL" if trial.objective <= sol.bound + 1e-6 else "FEASIBLE"
             best = trial
     best.wall_time = sol.wall_time + time.perf_counter() - t0
     return best

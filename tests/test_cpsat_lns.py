@@ -62,6 +62,7 @@ def test_improve_never_worsens_is_repeatable_and_valid(name):
     assert a.objective <= start.objective
     assert (a.objective, a.assignment) == (b.objective, b.assignment)
     assert a.bound == start.bound  # a sub-solve's bound is not the day's
+    assert a.status == ("OPTIMAL" if a.objective <= a.bound else "FEASIBLE")
     _valid(p, a)
 
 
