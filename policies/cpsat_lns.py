@@ -14,9 +14,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
-from ortools.sat.python import cp_model
-
-from policies.cpsat_model import DayProblem, Solution, build
+from policies.cpsat_model import DayProblem, Solution, build, run_model
 
 
 @dataclass(frozen=True)
@@ -59,23 +57,10 @@ def _sub_solve(p: DayProblem, plan: dict[str, tuple[str, int]], free_rooms: set[
         m.add_hint(v["skip"][c.id], where is None)
         if where is not None:
             m.add_hint(v["start"][c.id], where[1])
-        for (cid, rid), lit in v["x"].items():
-            if cid == c.id:
-                m.add_hint(lit, where is not None and where[0] == rid)
-    solver = cp_model.CpSolver()
-    prm = solver.parameters
-    prm.max_deterministic_time, prm.max_time_in_seconds = dtime, wall
-    prm.random_seed, prm.num_workers = seed, 1
-    status = solver.solve(m)
-    out = Solution(solver.status_name(status), float("nan"), float("nan"), 0.0, {}, {})
-    if status in (cp_model.OPTIMAL, cp_model.FEASIBLE):
-        out.objective, out.bound = solver.objective_value, solver.best_objective_bound
-        for (cid, rid), lit in v["x"].items():
-            if solver.boolean_value(lit):
-                out.assignment[cid] = (rid, solver.value(v["start"][cid]))
-        out.overtime = {r: solver.value(ot) for r, ot in v["overtime"].items()}
-        out.left_out = sorted(c for c, b in v["skip"].items() if solver.boolean_value(b))
-    return out
+    for (cid, rid), lit in v["x"].items():
+        where = plan.get(cid)
+        m.add_hint(lit, where is not None and where[0] == rid)
+    return run_model(m, v, dtime, wall, seed, 1)
 
 
 def improve(p: DayProblem, sol: Solution, config: LnsConfig | None = None, seed: int = 0

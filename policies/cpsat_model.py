@@ -333,6 +333,15 @@ def solve_once(p: DayProblem, deterministic_time: float, wall_time: float, seed:
     """One CP-SAT solve of the model as it is (no all-cases-first phase, see :func:`solve`)."""
     t0 = time.perf_counter()
     m, v = build(p)
+    out = run_model(m, v, deterministic_time, wall_time, seed, workers)
+    out.wall_time = time.perf_counter() - t0
+    return out
+
+
+def run_model(m: cp_model.CpModel, v: dict, deterministic_time: float, wall_time: float,
+              seed: int, workers: int) -> Solution:
+    """Solve a built day model (:func:`build`, maybe with constraints added) and read the plan."""
+    t0 = time.perf_counter()
     solver = cp_model.CpSolver()
     prm = solver.parameters
     prm.max_deterministic_time = deterministic_time
@@ -340,8 +349,8 @@ def solve_once(p: DayProblem, deterministic_time: float, wall_time: float, seed:
     prm.random_seed = seed
     prm.num_workers = workers
     status = solver.solve(m)
-    name = solver.status_name(status)
-    out = Solution(name, float("nan"), float("nan"), time.perf_counter() - t0, {}, {})
+    out = Solution(solver.status_name(status), float("nan"), float("nan"),
+                   time.perf_counter() - t0, {}, {})
     if status in (cp_model.OPTIMAL, cp_model.FEASIBLE):
         out.objective, out.bound = solver.objective_value, solver.best_objective_bound
         for (cid, rid), lit in v["x"].items():
