@@ -90,6 +90,8 @@ class DayProblem:
     pinned: Mapping[str, str] = field(default_factory=dict)  # case -> room it must stay in
     allow_skip: bool = True  # a case may be left out of the day, at the ``left_out`` penalty
     reserve_enforced: bool = False  # rooms' add-on reserves are hard (else a soft penalty)
+    in_use: Sequence[tuple[str, int, int, int]] = ()  # held already (day-of): (resource, start,
+    #   end, units) with resource "pacu", "staff:<role>" or "tray:<type>"
 
 
 @dataclass
@@ -127,16 +129,30 @@ def _capacity_profile(horizon: int, shifts: Sequence[tuple[int, int, int]]) -> l
     return out
 
 
-def _cumulative(m: cp_model.CpModel, name: str, need: list, windows, horizon: int) -> None:
+def _cumulative(m: cp_model.CpModel, name: str, need: list, windows, horizon: int,
+                held: Sequence[tuple[int, int, int]] = ()) -> None:
     """Demands ``need`` never exceed a capacity that varies over time: the capacity is the peak,
-    and fixed intervals take up the difference wherever fewer units are available."""
+    and fixed intervals take up the difference wherever fewer units are available, and the units
+    ``held`` already as (start, end, units), never more than the peak (so that what is held, even
+    over capacity, makes the day no less feasible: those hours are simply full)."""
     if not need:
         return
     prof = _capacity_profile(horizon, windows)
     peak = max((n for _, _, n in prof), default=0)
-    blocks = [(m.new_fixed_size_interval_var(a, b - a, f"off[{name},{a}]"), peak - n)
-              for a, b, n in prof if n < peak]
+    cuts = sorted({a for a, _, _ in prof} | {horizon}
+                  | {max(0, min(horizon, t)) for a, b, _ in held for t in (a, b)})
+    blocks = []
+    for a, b in zip(cuts, cuts[1:], strict=False):
+        cap = next((n for s, e, n in prof if s <= a < e), peak)
+        used = min(peak, peak - cap + sum(n for s, e, n in held if s <= a and b <= e))
+        if b > a and used > 0:
+            blocks.append((m.new_fixed_size_interval_var(a, b - a, f"off[{name},{a}]"), used))
     m.add_cumulative([iv for iv, _ in need + blocks], [d for _, d in need + blocks], peak)
+
+
+def _held(p: DayProblem, resource: str) -> list[tuple[int, int, int]]:
+    """What ``resource`` already holds on the day, as (start, end, units)."""
+    return [(a, b, n) for res, a, b, n in p.in_use if res == resource and b > a and n > 0]
 
 
 def build(p: DayProblem) -> tuple[cp_model.CpModel, dict]:
@@ -193,7 +209,7 @@ def build(p: DayProblem) -> tuple[cp_model.CpModel, dict]:
     # crews against staff on shift
     for role, shifts in p.staff.items():
         need = [(case_iv[c.id], c.crew.get(role, 0)) for c in p.cases if c.crew.get(role, 0)]
-        _cumulative(m, role, need, shifts, horizon)
+        _cumulative(m, role, need, shifts, horizon, _held(p, f"staff:{role}"))
     # trays: held from the start of the case until reprocessed
     for tray, stock in p.trays.items():
         users = [(c, c.trays[tray]) for c in p.cases if c.trays.get(tray)]
@@ -201,12 +217,13 @@ def build(p: DayProblem) -> tuple[cp_model.CpModel, dict]:
             ivs = [m.new_optional_fixed_size_interval_var(
                 start[c.id], c.duration + p.tray_turnaround, present[c.id], f"tray[{tray},{c.id}]")
                 for c, _ in users]
-            m.add_cumulative(ivs, [n for _, n in users], stock)
+            _cumulative(m, f"tray:{tray}", list(zip(ivs, [n for _, n in users], strict=True)),
+                        [(0, horizon, stock)], horizon, _held(p, f"tray:{tray}"))
     # PACU beds over predicted stays (fewer beds after hours)
     stays = [(m.new_optional_fixed_size_interval_var(end[c.id], max(c.pacu_minutes, 1),
                                                      present[c.id], f"pacu[{c.id}]"), 1)
              for c in p.cases]
-    _cumulative(m, "pacu", stays, p.pacu, horizon)
+    _cumulative(m, "pacu", stays, p.pacu, horizon, _held(p, "pacu"))
     # objective
     w = p.weights
     terms = []

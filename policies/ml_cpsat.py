@@ -19,12 +19,22 @@ import os
 from collections.abc import Sequence
 from dataclasses import replace
 
+from policies.cpsat_dayof import SuiteNow, queue_end, suite_now
+from policies.cpsat_explain import explain_plan
 from policies.cpsat_lns import LnsConfig, improve
-from policies.cpsat_model import CaseSpec, DayProblem, RoomSpec, Solution, Weights, solve
+from policies.cpsat_model import (
+    CaseSpec,
+    DayProblem,
+    RoomSpec,
+    Solution,
+    Weights,
+    solve,
+    solve_once,
+)
 from policies.forecast import Forecast, Forecaster, ForecastError
 from twin.demand import Case
 from twin.policy import Move, PlannedCase, SuiteView
-from twin.scenario import Scenario, clock
+from twin.scenario import Scenario
 
 DETERMINISTIC_TIME = 0.5
 """Deterministic-time limit of a day's whole-day solve (``ORTWIN_CPSAT_DTIME`` overrides it); the
@@ -132,9 +142,15 @@ class MlCpsatPolicy:
                 return int(_param(rule, "minutes"))
         return 120
 
+    def _tray_turnaround(self) -> int:
+        spd = self.scn.spd
+        return int(round(float(spd.transport.ppf(0.5))
+                         + sum(float(s.cycle.ppf(0.5)) for s in spd.stages)))
+
     def problem(self, day: int, cases: Sequence[Case], forecasts: dict[str, Forecast],
                 rooms_free: dict[str, int] | None = None, release: dict[str, int] | None = None,
-                hint: dict[str, tuple[str, int]] | None = None) -> DayProblem:
+                hint: dict[str, tuple[str, int]] | None = None,
+                in_use: Sequence[tuple[str, int, int, int]] = ()) -> DayProblem:
         """The solver's view of ``day`` (minutes from the day's midnight)."""
         scn, wd, q = self.scn, self.scn.weekday(day), self._quantile()
         specs = []
@@ -156,9 +172,7 @@ class MlCpsatPolicy:
                  for r in scn.rooms if (w := r.hours.get(wd)) is not None and not r.addon_only]  # type: ignore[call-overload]
         staff = {role: [(s.start, s.end, s.count) for s in shifts if wd in s.days]
                  for role, shifts in scn.staff.items()}
-        spd = scn.spd
-        turnaround = int(round(float(spd.transport.ppf(0.5))
-                               + sum(float(s.cycle.ppf(0.5)) for s in spd.stages)))
+        spd, turnaround = scn.spd, self._tray_turnaround()
         from twin.booking import planned_turnover
 
         return DayProblem(day=day, cases=specs, rooms=rooms, turnover=int(planned_turnover(scn)),
@@ -170,7 +184,7 @@ class MlCpsatPolicy:
                                  - scn.pacu.after_hours_beds)],
                           prime_end=scn.kpi.prime_time.end,
                           weights=self.weights, hint=hint or {}, allow_skip=not self.plan_all,
-                          reserve_enforced=reserve_enforced)
+                          reserve_enforced=reserve_enforced, in_use=tuple(in_use))
 
     # --- the day's plan -------------------------------------------------------------------
     def plan_day(self, day: int, cases: Sequence[Case], view: SuiteView) -> list[PlannedCase]:
@@ -197,7 +211,8 @@ class MlCpsatPolicy:
             return self._fall_back(day, cases, view, f"checker: {problems[0]}")
         for cid in sol.left_out:
             self._left_out(view, cid)
-        self._explain(day, plan, cases, forecasts)
+        self.explanations.update(explain_plan(self.scn, day, plan, cases, forecasts,
+                                              self._quantile()))
         for p in plan:  # in the log too, so a run's explanations outlive the policy object
             view.note("plan_explained", p.case_id, p.room, p.start, self.explanations[p.case_id])
         return plan
@@ -246,40 +261,6 @@ class MlCpsatPolicy:
                            self.catalog, self._quantile())
         return [str(v) for v in found]
 
-    def _explain(self, day: int, plan: list[PlannedCase], cases: Sequence[Case],
-                 forecasts: dict[str, Forecast]) -> None:
-        """Why each case got its room and slot, in plain words."""
-        by_id = {c.id: c for c in cases}
-        rooms = {r.id: r for r in self.scn.rooms}
-        wd, q = self.scn.weekday(day), self._quantile()
-        tag = f"P{round(q * 100)}"
-        last_in_room: dict[str, PlannedCase] = {}
-        surgeon_end: dict[str, tuple[float, str]] = {}
-        for p in sorted(plan, key=lambda p: p.start):
-            c, f = by_id[p.case_id], forecasts[p.case_id]
-            w = rooms[p.room].hours[wd]  # type: ignore[index]
-            why = [f"{c.id} ({c.procedure}, {c.surgeon}) → {p.room} at {clock(p.start)}, "
-                   f"planned for {f.at(q):.0f} min ({tag}; P50 {f.p50:.0f}, booked {c.booked_minutes:.0f})"]
-            if p.room == c.booked_room:
-                why.append(f"in its booked {c.service} block room")
-            else:
-                why.append(f"moved from {c.booked_room or 'no room'} to balance the day")
-            prev = last_in_room.get(p.room)
-            s_end = surgeon_end.get(c.surgeon)
-            if prev is None and abs(p.start - (day * 1440 + w.start)) < 1:
-                why.append("first case at the room's opening")
-            elif s_end and abs(s_end[0] - p.start) < 1.5:
-                why.append(f"starts as soon as {c.surgeon} finishes {s_end[1]} (surgeon binds)")
-            elif prev is not None:
-                why.append(f"follows {prev.case_id} after turnover")
-            end = p.start + f.at(q)
-            close = day * 1440 + w.end
-            why.append(f"ends {clock(end)} at {tag}, " + ("within staffed hours" if end <= close
-                       else f"{end - close:.0f} min past close"))
-            self.explanations[c.id] = "; ".join(why)
-            last_in_room[p.room] = p
-            surgeon_end[c.surgeon] = (p.start + f.at(q), c.id)
-
     # --- day-of ---------------------------------------------------------------------------
     def _replan(self, view: SuiteView, why: str, busy: dict[str, float] | None = None,
                 ahead: dict[str, int] | None = None) -> list[Move]:
@@ -302,15 +283,18 @@ class MlCpsatPolicy:
                          for c in waiting}
         except ForecastError:
             return []
-        room_free, surgeon_free = self._busy_until(view, day)
-        free = {rid: int(max(room_free[rid], (busy or {}).get(rid, 0.0)) - base)
+        suite = self.suite_now(view, day)
+        free = {rid: int(max(suite.room_free[rid], (busy or {}).get(rid, 0.0)) - base)
                 for rid in status}
-        release = {c.id: int(max(now, surgeon_free.get(c.surgeon, now)) - base) for c in waiting}
+        release = {c.id: int(max(now, suite.surgeon_free.get(c.surgeon, now)) - base)
+                   for c in waiting}
         hint = {c.id: (rid, int(max(view.planned_start(c.id), now) - base))
                 for rid, st in status.items() for c in waiting if c.id in st.queue}
-        sol = solve(self.problem(day, waiting, forecasts, free, release, hint),
-                    deterministic_time=self.replan_time, wall_time=self.wall_time,
-                    seed=self.seed)
+        # one phase from the current queues (a complete plan): a case the re-plan leaves out
+        # keeps its place, so the all-cases-first phase of a morning plan buys nothing here
+        sol = solve_once(self.problem(day, waiting, forecasts, free, release, hint,
+                                      suite.in_use),
+                         self.replan_time, self.wall_time, self.seed, 1)
         self._record(day, f"replan ({why})", sol, view)
         if not sol.ok:
             return []
@@ -325,29 +309,38 @@ class MlCpsatPolicy:
                 moves.append(Move(cid, room, addons + i, base + s))
         return moves
 
-    def _busy_until(self, view: SuiteView, day: int) -> tuple[dict[str, float], dict[str, float]]:
-        """When each room and each operating surgeon is expected free, from the forecasts: a
-        running case ends at its plan quantile (or, past that, a quarter of its P50 from now), then
-        turnover and the queued add-ons at booked minutes."""
-        now, turnover = view.now, self._turnover()
-        rooms, surgeons = {}, {}
-        for rid, st in view.rooms().items():
-            free = max(st.expected_free, now)
-            if st.state == "in_case" and st.case_id is not None:
-                c = view.case(st.case_id)
-                f = self._forecasts.get(c.id)
-                if f is None:
-                    try:
-                        f = self.forecaster.forecast([c], day)[c.id]
-                    except ForecastError:
-                        f = None
-                if f is not None:
-                    end = max(st.since + f.at(self._quantile()), now + 0.25 * f.p50)
-                    surgeons[c.surgeon] = max(surgeons.get(c.surgeon, now), end)
-                    addons = st.expected_free - max(st.since + c.booked_minutes, now)
-                    free = max(free, end + turnover + max(addons, 0.0))
-            rooms[rid] = free
-        return rooms, surgeons
+    def suite_now(self, view: SuiteView, day: int) -> SuiteNow:
+        """Rooms and surgeons free, crews, PACU beds and trays held now
+        (:func:`policies.cpsat_dayof.suite_now` at this policy's forecasts and quantiles)."""
+        return suite_now(view, day, self._forecast_of(day), self._quantile(), self._turnover(),
+                         PACU_QUANTILE, self._tray_turnaround())
+
+    def _forecast_of(self, day: int):
+        def forecast(c: Case) -> Forecast | None:
+            f = self._forecasts.get(c.id)
+            if f is None:
+                try:
+                    f = self._forecasts[c.id] = self.forecaster.forecast([c], day)[c.id]
+                except ForecastError:
+                    return None
+            return f
+        return forecast
+
+    def _runs_late(self, view: SuiteView, room: str, extra: float = 0.0) -> bool:
+        """Whether ``room``'s queued electives, at the plan quantile from when the room is
+        expected free (plus ``extra`` minutes ahead of them), end past its staffed close."""
+        day = int(view.now // 1440)
+        st = view.rooms()[room]
+        close = st.staffed_until
+        if close is None:
+            return True
+        free = self.suite_now(view, day).room_free[room] + extra
+        q, fc = self._quantile(), self._forecast_of(day)
+
+        def planned(c: Case) -> float:
+            f = fc(c)
+            return f.at(q) if f is not None else c.booked_minutes
+        return queue_end(view, st, free, planned, self._turnover()) > close
 
     def _turnover(self) -> float:
         from twin.booking import planned_turnover
@@ -361,6 +354,8 @@ class MlCpsatPolicy:
         room = view.rooms()[first.room]
         if not any(not view.case(c).is_addon for c in room.queue):
             return [first]  # nothing waits behind it: no re-plan needed
+        if not self._runs_late(view, first.room, case.booked_minutes + self._turnover()):
+            return [first]  # the room's electives still end in staffed hours behind it
         ahead = max(room.expected_free, view.now) + case.booked_minutes
         others = [m for m in self._replan(view, f"add-on {case.id}", {first.room: ahead},
                                           {first.room: 1}) if m.case_id != case.id]
@@ -370,6 +365,8 @@ class MlCpsatPolicy:
         """Re-optimise the rest of the day around the overrunning room (if it has cases waiting)."""
         if not any(not view.case(c).is_addon for c in view.rooms()[room].queue):
             return []
+        if not self._runs_late(view, room):
+            return []  # the room's electives still end in staffed hours: the plan holds
         return self._replan(view, f"{room} running long")
 
     def on_room_down(self, room: str, until: float, view: SuiteView) -> list[Move]:

@@ -196,10 +196,25 @@ def test_replan_sees_the_running_case_at_its_forecast(base: Scenario) -> None:
         def case(self, cid):
             return week.cases[cid]
 
-    rooms, surgeons = policy._busy_until(View(), 0)
+        def pacu_patients(self):
+            return [(cases[1].id, 560.0, False), (cases[2].id, 500.0, True)]
+
+        def trays_free(self):
+            return dict(base.spd.inventory)
+
+    now = policy.suite_now(View(), 0)
+    rooms, surgeons = now.room_free, now.surgeon_free
     assert surgeons[running.surgeon] == pytest.approx(480.0 + 300.0)
     assert rooms[running.booked_room] >= 480.0 + 300.0 + policy._turnover() - 1e-9
     assert all(t == pytest.approx(600.0) for rid, t in rooms.items() if rid != running.booked_room)
+    # the running case holds its crew until it ends, then a PACU bed; the two patients already
+    # in PACU hold theirs from now: one for the rest of its stay, one waiting for a ward bed
+    crew = [u for u in now.in_use if u[0].startswith("staff:")]
+    assert {u[0] for u in crew} == {f"staff:{r}" for r, n in running.crew.items() if n > 0}
+    assert all((a, b) == (600, 780) for _, a, b, _ in crew)
+    pacu = sorted(u for u in now.in_use if u[0] == "pacu")
+    assert len(pacu) == 3 and [a for _, a, _, _ in pacu] == [600, 600, 780]
+    assert not [u for u in now.in_use if u[0].startswith("tray:")]  # every tray on the shelf
 
 
 def _toy_day(reserve_enforced: bool, weight: int) -> DayProblem:

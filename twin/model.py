@@ -46,6 +46,7 @@ class SuiteModel:
         self.T = planned_turnover(scenario)
         self.queue: dict[str, list[str]] = {r.id: [] for r in scenario.rooms}
         self.planned: dict[str, float] = {}
+        self.in_pacu: dict[str, tuple[float, bool]] = {}  # case -> (time in, waiting for a bed)
         self.state: dict[str, list] = {r.id: ["idle", None, start, start] for r in scenario.rooms}
         self.down: dict[str, int] = {r.id: 0 for r in scenario.rooms}
         self.wake: dict[str, simpy.Event] = {r.id: self.env.event() for r in scenario.rooms}
@@ -86,6 +87,15 @@ class SuiteModel:
         if event not in POLICY_EVENTS:
             raise PolicyError(f"{self.policy.name}: unknown policy event {event!r}")
         self.log.rows.append((self.env.now, event, case_id, room, "policy", value, detail))
+
+    def pacu_patients(self) -> list[tuple[str, float, bool]]:
+        """Who is in a PACU bed now: (case id, time in, whether recovered and waiting for a
+        ward or ICU bed)."""
+        return [(cid, since, ready) for cid, (since, ready) in self.in_pacu.items()]
+
+    def trays_free(self) -> dict[str, int]:
+        """Trays of each type on the shelf now (not in a case or in sterile processing)."""
+        return {t: self.trays.free(t) for t in self.trays.capacity}
 
     def rooms(self) -> dict[str, RoomStatus]:
         """Every room's status now; expected free times use booked minutes only."""
@@ -404,12 +414,17 @@ class SuiteModel:
         c, tr = self.week.cases[cid], self.week.truth[cid]
         self.spd.submit(list(zip(c.trays, tr.spd_times, strict=True)), tr.transport)
 
-    def _recover(self, cid: str, los: float, boarding: bool = False, in_pacu: bool = True):
+    def _recover(self, cid: str, los: float, boarding: bool = False, in_pacu: bool = True,
+                 since: float | None = None):
         """PACU stay, then (inpatients) a ward or ICU bed; overflow patients recover outside."""
         env, c = self.env, self.week.cases[cid]
+        if in_pacu:
+            self.in_pacu[cid] = (env.now if since is None else since, boarding)
         if not boarding:
             yield env.timeout(los)
             self.log.case(env.now, "pacu_ready", cid)
+            if in_pacu:
+                self.in_pacu[cid] = (self.in_pacu[cid][0], True)
         if c.patient_class != "outpatient":
             unit = "icu" if c.patient_class == "icu" else "ward"
             yield self.beds.request({unit: 1}, PRIORITY_RANK[c.priority])
@@ -420,6 +435,7 @@ class SuiteModel:
             self._at(leave, self.beds.release, {unit: 1})
         if in_pacu:
             self.pacu.release({"pacu": 1})
+            self.in_pacu.pop(cid, None)
         self._finish(cid, "pacu_out", "" if in_pacu else "overflow")
 
     # --- endings ------------------------------------------------------------------------

@@ -82,6 +82,14 @@ class SuiteView(Protocol):
         """The case's current planned start."""
         ...
 
+    def pacu_patients(self) -> Sequence[tuple[str, float, bool]]:
+        """Who is in a PACU bed now: (case id, time in, recovered and waiting for a bed)."""
+        ...
+
+    def trays_free(self) -> Mapping[str, int]:
+        """Trays of each type on the shelf now."""
+        ...
+
     def note(self, event: str, case_id: str = "", room: str = "", value: float = math.nan,
              detail: str = "") -> None:
         """Write a policy event (one of :data:`twin.events.POLICY_EVENTS`) to the run's log."""

@@ -96,5 +96,6 @@ def resume(model: SuiteModel, snap: SuiteSnapshot) -> dict[str, Generator]:
             dist = model.scn.pacu.los[c.patient_class]
             remaining = float(dist.residual(float(dist.cdf(tr.pacu_los)), ps.elapsed))
         model.started.add(ps.case_id)
-        model.env.process(model._recover(ps.case_id, remaining, boarding=ps.state == "boarding"))
+        model.env.process(model._recover(ps.case_id, remaining, boarding=ps.state == "boarding",
+                                         since=model.env.now - ps.elapsed))
     return leads
