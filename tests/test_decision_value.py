@@ -65,3 +65,11 @@ def test_a_tiny_run_is_scored_end_to_end(tmp_path: Path) -> None:
     first = (out / "baseline" / "differences.parquet").stat().st_mtime_ns
     assert dv.main(args) == 0  # scored again without rerunning what is there
     assert (out / "baseline" / "differences.parquet").stat().st_mtime_ns == first
+
+
+def test_a_kpi_manual_never_incurs_is_not_applicable_rather_than_met() -> None:
+    diff, summary = _frames(-40.0, 0.0, (0.0, -1.0, 1.0))
+    summary.loc[summary.kpi == "pacu_hold_minutes", "mean"] = 0.0
+    row = dv.score(diff, summary, "ml-cpsat").iloc[0]
+    assert row.pacu_hold_minutes_met is None and row.overtime_p90_room_day_met and row.all_met
+    assert "(n/a)" in dv.markdown(dv.score(diff, summary, "ml-cpsat"), 30, [7], None)
