@@ -81,9 +81,10 @@ def summarise(reps: pd.DataFrame, by: Sequence[str] = ("scenario", "policy")) ->
 
 
 def paired_difference(reps: pd.DataFrame, kpi: str, policy_a: str, policy_b: str,
-                      by: str | Sequence[str] = "rep") -> tuple[float, float, float]:
+                      by: str | Sequence[str] = "rep", level: float = 0.95
+                      ) -> tuple[float, float, float]:
     """Mean of ``kpi(a) - kpi(b)`` over replications both policies ran (paired on ``by``:
-    common random numbers) and its 95% paired t-interval."""
+    common random numbers) and its two-sided paired t-interval at ``level`` (default 95%)."""
     keys = [by] if isinstance(by, str) else list(by)
 
     def side(policy: str) -> pd.Series:
@@ -93,7 +94,7 @@ def paired_difference(reps: pd.DataFrame, kpi: str, policy_a: str, policy_b: str
         return s.astype(float)
 
     both = pd.concat([side(policy_a), side(policy_b)], axis=1, join="inner").dropna()
-    return _t_interval(both.iloc[:, 0].to_numpy() - both.iloc[:, 1].to_numpy())
+    return _t_interval(both.iloc[:, 0].to_numpy() - both.iloc[:, 1].to_numpy(), level)
 
 
 def _fmt(x: float) -> str:
