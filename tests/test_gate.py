@@ -71,9 +71,11 @@ def test_release_gates_pass_and_write_reports(tmp_path: Path, capsys: pytest.Cap
     assert sorted(p.name for p in (tmp_path / "reports").iterdir()) == ["gates.md", "junit.xml"]
     results = pd.read_parquet(tmp_path / "res" / "gate_results.parquet")
     assert len(results) == n and results["passed"].all()
-    assert set(results["kind"]) == {"absolute", "relative"}
+    assert set(results["kind"]) == {"absolute", "relative", "versus"}
     reps = pd.read_parquet(tmp_path / "res" / "replications.parquet")
-    assert len(reps) == len(arms) * 4 and set(reps["rep"]) == {0, 1, 2, 3}  # reps 4, days 2
+    runs = load_gates(RELEASE).arms()  # the gates' arms plus manual, the other side of versus
+    assert len(runs) > len(arms) and set(runs) >= set(arms)
+    assert len(reps) == len(runs) * 4 and set(reps["rep"]) == {0, 1, 2, 3}  # reps 4, days 2
 
 
 def test_failing_example_exits_1_with_one_failure(tmp_path: Path,
