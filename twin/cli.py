@@ -141,11 +141,13 @@ def build_parser() -> argparse.ArgumentParser:
                     help="also write every chart as a PNG (for slides) into DIR")
 
     from calibration.cli import add_parsers
+    from policies.plan_cli import add_parsers as add_plan
     from twin.nowcast_cli import add_parsers as add_nowcast
     from vision.cli import add_parsers as add_vision
 
     add_parsers(sub, _whole, _seed)
     add_nowcast(sub, _whole, _seed)
+    add_plan(sub, _whole, _seed)
     add_vision(sub, _whole, _seed)
     return p
 
@@ -236,6 +238,7 @@ def cmd_gate(args: argparse.Namespace) -> int:
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``ortwin`` console script."""
     from calibration.cli import COMMANDS
+    from policies.plan_cli import COMMANDS as PLAN
     from twin.cli_run import cmd_compare, cmd_run
     from twin.nowcast_cli import COMMANDS as NOWCAST
     from vision.cli import COMMANDS as VISION
@@ -248,6 +251,8 @@ def main(argv: list[str] | None = None) -> int:
             return NOWCAST[args.command](args)
         if args.command in VISION:
             return VISION[args.command](args)
+        if args.command in PLAN:
+            return PLAN[args.command](args)
         if args.command == "run":
             return cmd_run(args)
         if args.command == "compare":

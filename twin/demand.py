@@ -428,16 +428,30 @@ def _booked_list(scn: Scenario, streams: Streams, week: Week, base_dir: Path | N
         truths, _ = _truths(scn, streams, str(svc_id), procs, list(grp["patient_class"]), sgs,
                             len(grp), [str(svc_id)] * len(grp))
         for j, row in enumerate(grp.itertuples(index=False)):
-            p = procs[j]
-            week.cases[row.case_id] = Case(
-                id=row.case_id, service=str(svc_id), surgeon=row.surgeon, procedure=p.id,
-                patient_class=row.patient_class, priority="elective",
-                capability=p.capability or str(svc_id), trays=tuple(p.trays), crew=dict(p.crew),
-                booked_minutes=float(row.booked_minutes), booked_day=int(row.day),
-                booked_room=row.room, booked_start=float(row.booked_start),
-            )
+            week.cases[row.case_id] = booked_case(scn, row)
             week.truth[row.case_id] = truths[j]
     return []
+
+
+def booked_case(scn: Scenario, row) -> Case:
+    """One row of a validated booked list (:func:`twin.booked_list.check_booked_list`; a
+    named tuple or mapping) as a :class:`Case`: crew, trays and capability from the scenario's
+    procedure catalog."""
+    get = row.get if isinstance(row, dict) else lambda k: getattr(row, k)
+    svc = scn.service(str(get("service")))
+    p = next(q for q in svc.procedures if q.id == get("procedure"))
+    return Case(
+        id=str(get("case_id")), service=svc.id, surgeon=str(get("surgeon")), procedure=p.id,
+        patient_class=str(get("patient_class")), priority="elective",
+        capability=p.capability or svc.id, trays=tuple(p.trays), crew=dict(p.crew),
+        booked_minutes=float(get("booked_minutes")), booked_day=int(get("day")),
+        booked_room=str(get("room")), booked_start=float(get("booked_start")),
+    )
+
+
+def booked_cases(scn: Scenario, rows: pd.DataFrame) -> dict[str, Case]:
+    """Every row of a validated booked list as a :class:`Case`, by case id (in row order)."""
+    return {c.id: c for c in (booked_case(scn, r) for r in rows.itertuples(index=False))}
 
 
 def cases_frame(week: Week) -> pd.DataFrame:
@@ -453,4 +467,5 @@ def cases_frame(week: Week) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=list(CASE_COLUMNS))
 
 
-__all__ = ["Case", "Truth", "Week", "draw_week", "cases_frame", "PRIORITY_RANK", "WEEKDAYS"]
+__all__ = ["Case", "Truth", "Week", "booked_case", "booked_cases", "draw_week", "cases_frame",
+           "PRIORITY_RANK", "WEEKDAYS"]
