@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+import json
 import logging
 import os
 import tempfile
@@ -60,7 +61,7 @@ POLICY_HELP = {
 
 # Per page, the session keys of its widgets whose values outlive a visit to another page
 # (a comment, not a docstring: Streamlit would print a bare string on the page).
-KEEP = {"Scenario": ("lv_", "bundled", "src"), "Run": ("policies", "reps", "seed", "workers", "cluster", "with_base"),
+KEEP = {"Scenario": ("lv_", "bundled", "src"), "Run": ("policies", "reps", "seed", "workers", "cluster", "with_base", "rd_day"),
         "History": ("h_",), "OR status board": ("b_",)}
 
 st.set_page_config(page_title="ORTwin what-if", layout="wide")
@@ -283,6 +284,46 @@ def page_run() -> None:
         r = state.results
         st.caption(f"Last run #{r['id']}: {', '.join(r['scenarios'])} · "
                    f"{', '.join(r['comp'].policies)} · {r['seconds']:.1f} s.")
+    _recommended_day(whatif, int(seed))
+
+
+def _recommended_day(scn: Scenario, seed: int) -> None:
+    """Tomorrow's ml-cpsat plan of one day of a booked list (what ``ortwin plan`` prints)."""
+    from policies.recommend import booked_from_frame, pick_day, recommend_day, simulated_booked_list
+
+    with st.expander("Recommended day: one day's plan from a booked list (ml-cpsat)"):
+        up = st.file_uploader("Booked list (day column) or day plan (date column), CSV; without "
+                              "one, the week the twin books (replication 0 of the seed)",
+                              type="csv", key="rd_upload")
+        day = st.selectbox("Day (a day plan's own date decides its day)",
+                           range(scn.horizon_days), index=min(1, scn.horizon_days - 1),
+                           format_func=lambda d: f"day {d} ({DAY_NAMES[d % 7]})", key="rd_day")
+        if st.button("Recommend a plan", key="rd_go"):
+            try:
+                if up is not None:
+                    df = pd.read_csv(up, dtype=str, keep_default_na=False)
+                    booked, date = booked_from_frame(df, scn, up.name)
+                else:
+                    booked, date = simulated_booked_list(scn, seed=seed), None
+                d = pick_day(booked, None if date else int(day), None, date)
+                with st.spinner("Forecasting durations and solving the day (a few seconds)"):
+                    state.recommended = recommend_day(scn, booked, d, date=date)
+            except (ScenarioError, pd.errors.ParserError, UnicodeDecodeError) as e:
+                st.error(str(e))
+                state.pop("recommended", None)
+        rec = state.get("recommended")
+        if rec is None:
+            return
+        st.markdown(f"**{rec.scenario}, {rec.date or f'day {rec.day}'} ({rec.weekday}): "
+                    f"{len(rec.rows)} cases planned, {len(rec.left_out)} left out**")
+        st.dataframe(rec.frame(), hide_index=True)
+        st.caption(rec.summary())
+        for line in rec.bent_lines() or ["no rule bent"]:
+            st.write(f"Bent: {line}")
+        st.download_button("plan.csv", rec.frame().to_csv(index=False), "plan.csv", "text/csv",
+                           key="rd_csv")
+        st.download_button("plan.json", json.dumps(rec.to_json(), indent=1), "plan.json",
+                           "application/json", key="rd_json")
 
 
 # --- results ------------------------------------------------------------------------------------

@@ -232,3 +232,23 @@ def test_run_on_a_dask_cluster_gives_the_same_results_and_bad_values_say_so():
     direct = compare([base], ["manual"], reps=2, seed=base.seed)
     pd.testing.assert_frame_equal(at.session_state["results"]["comp"].replications,
                                   direct.replications, check_exact=True)
+
+
+def test_recommended_day_shows_the_plan_recommend_day_makes():
+    from policies.recommend import recommend_day, simulated_booked_list
+
+    at = _page(_app(), "Run")
+    at.selectbox(key="rd_day").set_value(2).run()
+    at.button(key="rd_go").click().run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    shown = _frame(at, "case_id", "status", "room", "start", "planned_minutes", "reason")
+    base = load_scenario("scenarios/baseline.yaml")
+    rec = recommend_day(base, simulated_booked_list(base, seed=base.seed), 2)
+    pd.testing.assert_frame_equal(shown.reset_index(drop=True), rec.frame(), check_dtype=False)
+    solve = rec.summary().split(", wall")[0]  # the wall time differs run to run
+    assert any(c.value.startswith(solve) for c in at.caption), [c.value for c in at.caption]
+    assert any(m.value.startswith("Bent: ") for m in at.markdown)
+    _page(at, "Results")
+    _page(at, "Run")  # the plan and the chosen day survive a visit to another page
+    assert at.selectbox(key="rd_day").value == 2
+    assert _frame(at, "case_id", "reason").equals(shown)
