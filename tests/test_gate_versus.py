@@ -280,3 +280,22 @@ def test_release_versus_gates_fail_when_ml_cpsat_loses_its_edge(
     failed = [(r.scenario, r.kpi) for r in report.failures]
     assert failed == [("pacu_closed_beds", "pacu_hold_minutes")]
     assert all(r.mean_diff == 0 for r in report.results)
+
+
+def test_decision_gates_hold_today_and_fail_without_the_optimiser(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+        ) -> None:
+    """gates/decision.yaml passes on the real ml-cpsat (over the wire of the CLI: exit 0), and
+    with ml-cpsat's decisions replaced by manual's every edge gate fails while the parity gates
+    on completed cases hold."""
+    from policies import POLICIES
+
+    decision = ROOT / "gates" / "decision.yaml"
+    code, out, _ = _gate([str(decision), "--out", str(tmp_path / "res")], capsys)
+    assert code == 0, out
+    monkeypatch.setitem(POLICIES, "ml-cpsat", POLICIES["manual"])
+    report = run_gates(load_gates(decision))
+    failed = {(r.scenario, r.kpi) for r in report.failures}
+    assert failed == {("baseline", "overtime_p90_room_day"),
+                      ("pacu_closed_beds", "overtime_p90_room_day"),
+                      ("pacu_closed_beds", "pacu_hold_minutes")}
