@@ -56,7 +56,7 @@ POLICY_HELP = {
     "as-booked": "the list exactly as booked",
     "manual": "what a scheduler does by hand",
     "rules": "your rules catalog (forecast percentile, add-on room, moves)",
-    "ml-cpsat": "forecast + optimiser; slow: about a minute per replication",
+    "ml-cpsat": "forecast + optimiser; slow: about 30-50 s per week replication",
 }
 
 # Per page, the session keys of its widgets whose values outlive a visit to another page
