@@ -89,7 +89,8 @@ def problem_from_dict(d: Any, source: str = "problem") -> DayProblem:
         pacu=[tuple(int(t) for t in w) for w in body["pacu"]],
         weights=Weights(**_take(Weights, body.get("weights", {}), f"{source}.weights")),
         hint={cid: (str(v[0]), int(v[1])) for cid, v in body.get("hint", {}).items()},
-        pinned=dict(body.get("pinned", {})))
+        pinned=dict(body.get("pinned", {})),
+        in_use=tuple((str(u[0]), int(u[1]), int(u[2]), int(u[3])) for u in body.get("in_use", ())))
     return DayProblem(**body)
 
 
