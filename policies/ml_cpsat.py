@@ -263,10 +263,11 @@ class MlCpsatPolicy:
 
     # --- day-of ---------------------------------------------------------------------------
     def _replan(self, view: SuiteView, why: str, busy: dict[str, float] | None = None,
-                ahead: dict[str, int] | None = None) -> list[Move]:
+                ahead: dict[str, int] | None = None, suite: SuiteNow | None = None) -> list[Move]:
         """Re-optimise today's not-yet-started electives across rooms from their current state;
         ``busy`` marks rooms unavailable until a time (a room down, an add-on just placed);
-        ``ahead`` counts queue places taken in front of the electives (an add-on being placed)."""
+        ``ahead`` counts queue places taken in front of the electives (an add-on being placed);
+        ``suite``: the suite now, when the caller has it already (:meth:`suite_now`)."""
         now = view.now
         day = int(now // 1440)
         status = view.rooms()
@@ -283,7 +284,7 @@ class MlCpsatPolicy:
                          for c in waiting}
         except ForecastError:
             return []
-        suite = self.suite_now(view, day)
+        suite = suite or self.suite_now(view, day)
         free = {rid: int(max(suite.room_free[rid], (busy or {}).get(rid, 0.0)) - base)
                 for rid in status}
         release = {c.id: int(max(now, suite.surgeon_free.get(c.surgeon, now)) - base)
@@ -326,15 +327,15 @@ class MlCpsatPolicy:
             return f
         return forecast
 
-    def _runs_late(self, view: SuiteView, room: str, extra: float = 0.0) -> bool:
+    def _runs_late(self, view: SuiteView, room: str, suite: SuiteNow, extra: float = 0.0) -> bool:
         """Whether ``room``'s queued electives, at the plan quantile from when the room is
-        expected free (plus ``extra`` minutes ahead of them), end past its staffed close."""
+        expected free in ``suite`` (plus ``extra`` minutes ahead of them), end past its close."""
         day = int(view.now // 1440)
         st = view.rooms()[room]
         close = st.staffed_until
         if close is None:
             return True
-        free = self.suite_now(view, day).room_free[room] + extra
+        free = suite.room_free[room] + extra
         q, fc = self._quantile(), self._forecast_of(day)
 
         def planned(c: Case) -> float:
@@ -354,20 +355,22 @@ class MlCpsatPolicy:
         room = view.rooms()[first.room]
         if not any(not view.case(c).is_addon for c in room.queue):
             return [first]  # nothing waits behind it: no re-plan needed
-        if not self._runs_late(view, first.room, case.booked_minutes + self._turnover()):
+        suite = self.suite_now(view, int(view.now // 1440))
+        if not self._runs_late(view, first.room, suite, case.booked_minutes + self._turnover()):
             return [first]  # the room's electives still end in staffed hours behind it
         ahead = max(room.expected_free, view.now) + case.booked_minutes
         others = [m for m in self._replan(view, f"add-on {case.id}", {first.room: ahead},
-                                          {first.room: 1}) if m.case_id != case.id]
+                                          {first.room: 1}, suite) if m.case_id != case.id]
         return [first, *others]
 
     def on_running_long(self, room: str, case: Case, view: SuiteView) -> list[Move]:
         """Re-optimise the rest of the day around the overrunning room (if it has cases waiting)."""
         if not any(not view.case(c).is_addon for c in view.rooms()[room].queue):
             return []
-        if not self._runs_late(view, room):
+        suite = self.suite_now(view, int(view.now // 1440))
+        if not self._runs_late(view, room, suite):
             return []  # the room's electives still end in staffed hours: the plan holds
-        return self._replan(view, f"{room} running long")
+        return self._replan(view, f"{room} running long", suite=suite)
 
     def on_room_down(self, room: str, until: float, view: SuiteView) -> list[Move]:
         """Re-optimise the rest of the day without the room until it is back."""
