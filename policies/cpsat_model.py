@@ -119,7 +119,7 @@ class Solution:
         return abs(self.objective - self.bound) / max(abs(self.objective), 1.0)
 
 
-def _capacity_profile(horizon: int, shifts: Sequence[tuple[int, int, int]]) -> list[tuple[int, int, int]]:
+def capacity_profile(horizon: int, shifts: Sequence[tuple[int, int, int]]) -> list[tuple[int, int, int]]:
     """Piecewise-constant staff on duty over [0, horizon): (start, end, count) segments."""
     cuts = sorted({0, horizon, *[max(0, min(horizon, t)) for s, e, _ in shifts for t in (s, e)]})
     out = []
@@ -137,7 +137,7 @@ def _cumulative(m: cp_model.CpModel, name: str, need: list, windows, horizon: in
     over capacity, makes the day no less feasible: those hours are simply full)."""
     if not need:
         return
-    prof = _capacity_profile(horizon, windows)
+    prof = capacity_profile(horizon, windows)
     peak = max((n for _, _, n in prof), default=0)
     cuts = sorted({a for a, _, _ in prof} | {horizon}
                   | {max(0, min(horizon, t)) for a, b, _ in held for t in (a, b)})

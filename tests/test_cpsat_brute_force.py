@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import itertools
 import math
+from dataclasses import replace
 
 import pytest
 from hypothesis import given, settings
@@ -114,3 +115,28 @@ def test_a_day_that_must_run_over_is_priced_as_brute_force_says():
     sol = solve(p, deterministic_time=5.0, wall_time=60.0, seed=0)
     assert sol.status == "OPTIMAL"
     assert sol.objective == pytest.approx(brute_force(p))
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.lists(st.integers(40, 300), min_size=3, max_size=5), st.integers(2, 3),
+       st.integers(600, 960), st.integers(540, 900), st.data())
+def test_assignment_bound_never_exceeds_the_brute_force_optimum(durations, n_rooms, close, prime,
+                                                                 data):
+    """The assignment relaxation (policies.cpsat_bound) is a valid lower bound: at most the
+    brute-force optimum, with one surgeon for all cases on some days (its energy cut binds)."""
+    from policies.cpsat_bound import assignment_bound
+
+    n = len(durations)
+    booked = data.draw(st.lists(st.integers(0, 2), min_size=n, max_size=n))
+    services = data.draw(st.lists(st.integers(0, 1), min_size=n, max_size=n))
+    p = _day(durations, booked, n_rooms, close, prime, services)
+    if data.draw(st.booleans()):  # one surgeon: cases in a row across rooms
+        p = replace(p, cases=[replace(c, surgeon="dr0") for c in p.cases])
+        opt = solve(p, deterministic_time=10.0, wall_time=60.0, seed=0)
+        assert opt.status == "OPTIMAL"
+        best = opt.objective
+    else:
+        best = brute_force(p)
+    b = assignment_bound(p, deterministic_time=2.0, seed=0)
+    assert b.status == "OPTIMAL"
+    assert b.bound <= best + 1e-6
