@@ -12,9 +12,10 @@ deterministic-time limit and one worker, so the same problem and seed give the s
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
-from policies.cpsat_model import DayProblem, Solution, build, run_model
+from policies.cpsat_construct import warm_start
+from policies.cpsat_model import DayProblem, Solution, build, run_model, solve
 
 
 @dataclass(frozen=True)
@@ -87,4 +88,16 @@ def improve(p: DayProblem, sol: Solution, config: LnsConfig | None = None, seed:
     return best
 
 
-__all__ = ["LnsConfig", "improve", "neighbourhoods"]
+def morning_solve(p: DayProblem, deterministic_time: float, wall_time: float = 120.0,
+                  seed: int = 0, lns: LnsConfig | None = None) -> Solution:
+    """A morning plan's search: the better of the hint and the constructive plan
+    (:func:`policies.cpsat_construct.warm_start`) as warm start, the whole-day solve, then the
+    neighbourhood search (``lns``; None: none)."""
+    p = replace(p, hint=warm_start(p))
+    sol = solve(p, deterministic_time=deterministic_time, wall_time=wall_time, seed=seed)
+    if lns is not None:
+        sol = improve(p, sol, replace(lns, wall_time=wall_time), seed)
+    return sol
+
+
+__all__ = ["LnsConfig", "improve", "morning_solve", "neighbourhoods"]

@@ -1,7 +1,8 @@
 """``ml-cpsat``: quantile duration forecasts + an OR-Tools CP-SAT plan of each day.
 
 Each morning the day's electives are assigned and sequenced by :mod:`policies.cpsat_model`,
-planned to the P80 forecast, warm-started from the ``rules`` plan and held to every rule the
+planned to the P80 forecast, warm-started from the better of the ``rules`` plan and a
+constructive plan (:mod:`policies.cpsat_construct`) and held to every rule the
 catalog marks enforced. A safety gate falls back to the ``rules`` plan — logged as a
 ``plan_fallback`` event and counted as a KPI — when a forecast input is missing, the solver finds
 no feasible plan in its time limit, or the plan fails the independent checker. Day-of: when an
@@ -17,18 +18,17 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Sequence
-from dataclasses import replace
 
+from policies.cpsat_bound import tightened
 from policies.cpsat_dayof import SuiteNow, queue_end, suite_now
 from policies.cpsat_explain import explain_plan
-from policies.cpsat_lns import LnsConfig, improve
+from policies.cpsat_lns import LnsConfig, morning_solve
 from policies.cpsat_model import (
     CaseSpec,
     DayProblem,
     RoomSpec,
     Solution,
     Weights,
-    solve,
     solve_once,
 )
 from policies.forecast import Forecast, Forecaster, ForecastError
@@ -43,6 +43,10 @@ LNS = LnsConfig()
 """The morning plan's neighbourhood search (3 rooms x 12 rounds at deterministic time 0.05)."""
 REPLAN_TIME = 0.1
 """Deterministic-time limit of a day-of re-plan (``ORTWIN_CPSAT_REPLAN_DTIME`` overrides it)."""
+BOUND_TIME = 0.3
+"""Deterministic-time limit of the assignment relaxation (:mod:`policies.cpsat_bound`) that
+tightens a morning plan's proven bound, when a caller asks for it (``ortwin plan`` does; the twin's
+replications do not: the bound changes no decision)."""
 PACU_QUANTILE = 0.8
 """PACU stays are planned at this quantile of length of stay (stays shorter than planned
 leave slack for cases that end early: plans at the P80 duration pack ends closer together)."""
@@ -80,7 +84,7 @@ class MlCpsatPolicy:
                  fallback=None, deterministic_time: float | None = None, wall_time: float = 120.0,
                  replan_time: float | None = None, seed: int = 0,
                  weights: Weights | None = None, plan_all: bool = False,
-                 lns: LnsConfig | None = LNS) -> None:
+                 lns: LnsConfig | None = LNS, bound_time: float = 0.0) -> None:
         from policies.rules_catalog import load_catalog
         from policies.rules_policy import RulesPolicy
 
@@ -96,6 +100,7 @@ class MlCpsatPolicy:
         self.wall_time, self.seed, self.weights = wall_time, seed, weights or Weights()
         self.plan_all = plan_all  # every booked case must be planned (else: infeasible day)
         self.lns = lns  # the morning plan's neighbourhood search (None: off)
+        self.bound_time = bound_time  # assignment relaxation for the plan's bound (0: off)
         self.explanations: dict[str, str] = {}
         self.log: list[dict] = []  # one row per solve: day, kind, status, objective, bound, ...
         self._forecasts: dict[str, Forecast] = {}
@@ -198,10 +203,9 @@ class MlCpsatPolicy:
         self._forecasts.update(forecasts)
         hint = {p.case_id: (p.room, int(p.start - day * 1440)) for p in rules_plan}
         prob = self.problem(day, cases, forecasts, hint=hint)
-        sol = solve(prob, deterministic_time=self.deterministic_time, wall_time=self.wall_time,
-                    seed=self.seed)
-        if self.lns is not None:
-            sol = improve(prob, sol, replace(self.lns, wall_time=self.wall_time), self.seed)
+        sol = morning_solve(prob, self.deterministic_time, self.wall_time, self.seed, self.lns)
+        if self.bound_time > 0 and sol.ok:
+            sol = tightened(prob, sol, self.bound_time, self.seed)
         self._record(day, "plan", sol, view)
         if not sol.ok:
             return self._fall_back(day, cases, view, f"solver status {sol.status}")
@@ -241,6 +245,9 @@ class MlCpsatPolicy:
         if kind == "plan" and self.lns is not None:
             mode += (f"; then LNS of {self.lns.size} rooms x {self.lns.rounds} rounds at "
                      f"deterministic time {self.lns.dtime:g} each")
+        if kind == "plan" and self.bound_time > 0:
+            mode += f"; bound from the assignment relaxation at deterministic time {self.bound_time:g}"
+
         return mode
 
     def _record(self, day: int, kind: str, sol: Solution, view: SuiteView) -> None:
