@@ -193,7 +193,7 @@ def recommend_day(scenario: Scenario, booked: pd.DataFrame, day: int, *, seed: i
     """The ml-cpsat plan of ``day``'s cases of a checked booked list, explained."""
     from policies.cpsat_explain import explain_plan
     from policies.duration_model import trained_model
-    from policies.ml_cpsat import MlCpsatPolicy
+    from policies.ml_cpsat import BOUND_TIME, MlCpsatPolicy
     from twin.dayplan import with_parallel_rooms
     from twin.demand import booked_cases
 
@@ -210,7 +210,8 @@ def recommend_day(scenario: Scenario, booked: pd.DataFrame, day: int, *, seed: i
     cases = list(booked_cases(scn, rows).values())
     fc = forecaster if forecaster is not None else trained_model(history_scenario(scenario))
     policy = MlCpsatPolicy(scn, forecaster=fc, catalog=catalog, seed=seed,
-                           deterministic_time=deterministic_time, wall_time=wall_time)
+                           deterministic_time=deterministic_time, wall_time=wall_time,
+                           bound_time=BOUND_TIME)
     view = _Notes(scn, day)
     plan = policy.plan_day(day, cases, view)
     q = plan_quantile(policy.catalog)
