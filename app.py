@@ -1,9 +1,9 @@
 """ORTwin what-if app for perioperative leaders (``make app``, or ``streamlit run app.py``).
 
-A thin layer over the public API: :mod:`twin.levers` changes a scenario, :func:`twin.compare
-.compare` runs it, :mod:`twin.outcomes`, :mod:`twin.charts` and :mod:`twin.report` show the
-results, :mod:`calibration` loads, fits and replays case logs, and :mod:`twin.board` prepares the
-OR status board of a live now-cast (:mod:`twin.nowcast`). Results are kept in session state so
+A thin layer over the public API: :mod:`twin.levers` changes a scenario, :func:`ortwin.compare
+.compare` runs it, :mod:`ortwin.outcomes`, :mod:`ortwin.charts` and :mod:`ortwin.report` show the
+results, :mod:`calibration` loads, fits and replays case logs, and :mod:`ortwin.board` prepares the
+OR status board of a live now-cast (:mod:`ortwin.nowcast`). Results are kept in session state so
 moving between pages never reruns a simulation.
 """
 
@@ -21,21 +21,21 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from twin import board, board_charts, charts, outcomes
-from twin.cluster import ClusterError
-from twin.compare import (
+from ortwin import board, board_charts, charts, outcomes
+from ortwin.cluster import ClusterError
+from ortwin.compare import (
     DEFAULT_KPIS,
     CompareError,
     compare,
     scenario_effects,
 )
+from ortwin.live import LiveState
+from ortwin.nowcast import Nowcast, NowcastConfig, NowcastEngine
+from ortwin.report import difference_table, kpi_table, render_report
 from twin.dayplan import read_plan
 from twin.feed import Feed, read_feed
 from twin.kpis import kpi_def
 from twin.levers import Levers, RoomDowntime, apply_levers, scenario_diff, summarise_diff
-from twin.live import LiveState
-from twin.nowcast import Nowcast, NowcastConfig, NowcastEngine
-from twin.report import difference_table, kpi_table, render_report
 from twin.scenario import (
     WEEKDAYS,
     Scenario,
@@ -225,7 +225,7 @@ def page_scenario() -> None:
 # --- run ----------------------------------------------------------------------------------------
 
 def page_run() -> None:
-    from policies import POLICIES
+    from ortwin.registry import POLICIES
 
     st.header("2. Run")
     scn, whatif = _base(), state.get("whatif")
@@ -289,7 +289,7 @@ def page_run() -> None:
 
 def _recommended_day(scn: Scenario, seed: int) -> None:
     """Tomorrow's ml-cpsat plan of one day of a booked list (what ``ortwin plan`` prints)."""
-    from policies.recommend import booked_from_frame, pick_day, recommend_day, simulated_booked_list
+    from ortwin.recommend import booked_from_frame, pick_day, recommend_day, simulated_booked_list
 
     with st.expander("Recommended day: one day's plan from a booked list (ml-cpsat)"):
         up = st.file_uploader("Booked list (day column) or day plan (date column), CSV; without "
@@ -488,9 +488,9 @@ def page_history() -> None:
     from calibration.build import calibrate
     from calibration.cases import iso_week, week_label
     from calibration.loader import load_history
-    from calibration.replay import replay_week
     from calibration.report import write_calibration
-    from policies import POLICIES
+    from ortwin.registry import POLICIES
+    from ortwin.replay import replay_week
 
     st.header("4. History: calibrate and replay")
     st.write("Load a case log with its column mapping, check what was quarantined, fit a "

@@ -29,6 +29,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from calibration.training import trained_model  # noqa: E402
 from policies.cpsat_model import solve  # noqa: E402
 from policies.ml_cpsat import DETERMINISTIC_TIME, MlCpsatPolicy  # noqa: E402
 from twin.demand import draw_week  # noqa: E402
@@ -60,7 +61,7 @@ def doubled(scn: Scenario) -> Scenario:
 
 def bench_suite(scn: Scenario, days: int, dtimes: list[float], seed: int) -> list[dict]:
     """Solve the first ``days`` weekdays of replication 0 at each limit and report each solve."""
-    policy = MlCpsatPolicy(scn)
+    policy = MlCpsatPolicy(scn, forecaster=trained_model(scn))
     t0 = time.perf_counter()
     policy.forecaster  # train the duration model once, outside the timings  # noqa: B018
     train = time.perf_counter() - t0

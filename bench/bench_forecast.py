@@ -4,7 +4,7 @@
         [--test-weeks 4] [--seed S] [--json PATH]
 
 1. Simulates ``train + test`` consecutive weeks of case history from the scenario
-   (:func:`policies.history.simulate_history`, seed ``--seed``, default the model's
+   (:func:`calibration.history.simulate_history`, seed ``--seed``, default the model's
    ``HISTORY_SEED``) and splits it in time (:func:`policies.duration_model.time_split`).
 2. Fits the quantile model (``quantile-gbm``) and the procedure-mean baseline on the first
    weeks, and forecasts the later weeks; booked minutes are the third contender.
@@ -29,6 +29,7 @@ from pathlib import Path
 import pandas as pd
 import sklearn
 
+from calibration.history import simulate_history
 from policies.duration_model import (
     HISTORY_SEED,
     ProcedureMeanForecaster,
@@ -38,7 +39,6 @@ from policies.duration_model import (
     time_split,
 )
 from policies.forecast import QUANTILES
-from policies.history import simulate_history
 from twin.demand import draw_week
 from twin.scenario import load_scenario
 from twin.streams import Streams

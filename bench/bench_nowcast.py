@@ -28,9 +28,10 @@ import pandas as pd  # noqa: E402
 from bench_twin import pin_one_core  # noqa: E402
 from common import write_json  # noqa: E402
 
+from ortwin.live import live_state  # noqa: E402
+from ortwin.nowcast import NowcastConfig, NowcastEngine  # noqa: E402
+from policies.manual import ManualPolicy  # noqa: E402
 from twin.dayplan import plan_from_frame  # noqa: E402
-from twin.live import live_state  # noqa: E402
-from twin.nowcast import NowcastConfig, NowcastEngine  # noqa: E402
 from twin.scenario import load_scenario  # noqa: E402
 from twin.sim_feed import demo_feed, simulate_day  # noqa: E402
 
@@ -40,7 +41,7 @@ ROOT = Path(__file__).resolve().parents[1]
 def twenty_or_day():
     """The 20-OR scenario, plan and feed (see the module docstring)."""
     scn = load_scenario(ROOT / "scenarios" / "baseline.yaml")
-    sim = simulate_day(scn, 1, 7, 0)
+    sim = simulate_day(scn, 1, 7, 0, ManualPolicy)
     n = len(scn.rooms)
     copies = [r.model_copy(update={"id": f"OR{n + i + 1}"}) for i, r in enumerate(scn.rooms)]
     rename = {r.id: c.id for r, c in zip(scn.rooms, copies, strict=True)}

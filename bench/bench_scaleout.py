@@ -9,7 +9,7 @@ The workload is the 20-OR week: ``scenarios/baseline.yaml`` doubled (``doubled``
 elective demand twice), policy as-booked, the scenario's seed, no event logs (``--events none``).
 
 1. big: ``--reps`` replications (default 10,000) streamed to a parquet dataset by
-   ``twin.longrun.run_streamed`` on ``--workers`` local processes (and, with ``--big-cluster
+   ``ortwin.longrun.run_streamed`` on ``--workers`` local processes (and, with ``--big-cluster
    dask``, on a Dask LocalCluster), end to end (workers started, parts written, KPI rows read
    back). Goal: 10,000 replications in 600 s or less. Reference: the first ``--ref-reps``
    replications through the same ``run_streamed`` in this process, one after another. Reports
@@ -30,7 +30,7 @@ elective demand twice), policy as-booked, the scenario's seed, no event logs (``
    workers at batch sizes ``--batch-sizes`` (default 1, 5, 10, 25, 50, 100), through the timing
    wrapper: replications/s, overhead per task, utilisation (in-task seconds / (wall x workers))
    and efficiency against this process's sequential rate - the measurement behind
-   ``twin.experiment.MAX_BATCH``.
+   ``ortwin.experiment.MAX_BATCH``.
 4. memory: ``ortwin run <20-OR YAML> --reps N --events none --workers N --out DIR`` as a
    subprocess for each of ``--memory-reps`` (default 1,000 and 10,000), its process tree's RSS
    sampled with psutil every 0.2 s: peak RSS of the client, of the largest worker and of the
@@ -67,8 +67,8 @@ for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
 import pandas as pd  # noqa: E402
 from common import write_json  # noqa: E402
 
-from twin.cluster import DaskCluster, Executor, InProcess, LocalProcesses  # noqa: E402
-from twin.experiment import Arm, batch_size, execute, make_arm, run_part, spans  # noqa: E402
+from ortwin.cluster import DaskCluster, Executor, InProcess, LocalProcesses  # noqa: E402
+from ortwin.experiment import Arm, batch_size, execute, make_arm, run_part, spans  # noqa: E402
 from twin.scenario import Scenario, load_scenario  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -187,8 +187,8 @@ def ints(text: str) -> list[int]:
 def section_big(arm: Arm, reps: int, ref_reps: int, workers: int, kinds: list[str],
                 work: Path, keep: bool) -> dict[str, Any]:
     """``reps`` replications streamed to disk in parallel against a sequential reference."""
-    from twin.longrun import run_streamed
-    from twin.manifest import build_manifest
+    from ortwin.longrun import run_streamed
+    from ortwin.manifest import build_manifest
 
     ref_reps = min(ref_reps, reps)
     base = Path(tempfile.mkdtemp(prefix="big-", dir=work))
@@ -395,7 +395,7 @@ def section_memory(scn: Scenario, sizes: list[int], workers: int, cluster: str, 
 
     import yaml
 
-    from twin.manifest import scenario_hash
+    from ortwin.manifest import scenario_hash
 
     base = Path(tempfile.mkdtemp(prefix="memory-", dir=work))
     res: dict[str, Any] = {"workers": workers, "cluster": cluster, "runs": []}

@@ -37,11 +37,12 @@ import numpy as np
 import pandas as pd
 import simpy
 
-from policies import get_policy
+from ortwin.registry import get_policy
+from ortwin.runner import run_replication
 from twin.demand import Week, cases_frame, draw_week
 from twin.kpis import KpiContext, measure
 from twin.model import SuiteModel
-from twin.runner import quiet_gc, run_replication
+from twin.replication import quiet_gc
 from twin.scenario import Scenario, load_scenario
 from twin.streams import Streams
 
@@ -367,7 +368,7 @@ def main(argv: list[str] | None = None) -> int:
                        f"{os.cpu_count()} CPUs",
         },
     }
-    # the collector settings every batch of the runner uses (twin.runner.quiet_gc)
+    # the collector settings every batch of the runner uses (ortwin.runner.quiet_gc)
     with quiet_gc():
         res["throughput"] = bench_throughput(scn, a.policy, seed, a.reps)
         res["breakdown"] = bench_breakdown(scn, a.policy, seed, a.reps)

@@ -20,9 +20,12 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from vision.cli import MODEL  # noqa: E402
 from vision.render import Setup, render_frame  # noqa: E402
-from vision.runtime import StateModel, preprocess  # noqa: E402
+from vision.runtime import (  # noqa: E402
+    MODEL,  # noqa: E402
+    StateModel,
+    preprocess,
+)
 from vision.states import STATES  # noqa: E402
 
 

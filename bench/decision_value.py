@@ -27,7 +27,7 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from twin.compare import compare, read_comparison  # noqa: E402
+from ortwin.compare import compare, read_comparison  # noqa: E402
 from twin.scenario import from_mapping, load_scenario  # noqa: E402
 
 POLICIES = ("manual", "rules", "ml-cpsat")

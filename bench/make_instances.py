@@ -33,6 +33,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 from bench_cpsat import doubled  # noqa: E402
 
+from calibration.training import trained_model  # noqa: E402
 from policies.cpsat_lns import LnsConfig, improve  # noqa: E402
 from policies.cpsat_model import solve  # noqa: E402
 from policies.day_problem_io import read_problem, write_problem  # noqa: E402
@@ -79,7 +80,7 @@ def main(argv: list[str] | None = None) -> int:
     for (name, mult), days in DAYS.items():
         base = load_scenario(ROOT / "scenarios" / f"{name}.yaml")
         scn = doubled(base) if mult == 2 else base
-        policy = MlCpsatPolicy(scn)
+        policy = MlCpsatPolicy(scn, forecaster=trained_model(scn))
         for day in days:
             stem = f"{len(scn.rooms)}or_{name}_d{day}"
             if a.only is not None and stem not in a.only:

@@ -2,7 +2,7 @@
 as an EHR milestone feed through the twin calibrated on the cases before an as-of date, exactly
 as ``ortwin feed playback`` writes it and ``ortwin nowcast`` reads it; forecasts of each room's
 last out-of-room time at the chosen hours against the actual, beside the booked schedule and the
-twin run from the start of the day with no live state (twin.nowcast_eval). Reports how many
+twin run from the start of the day with no live state (ortwin.nowcast_eval). Reports how many
 days it scored and how many are distinct, and the figures on all of them and on the distinct
 days not seen in fitting (calibration.repeats): a log that repeats days must not score its
 copies of the fitted days as forecasts.
@@ -93,7 +93,7 @@ def day_inputs(history, day: dt.date, scn, zone: str | None, folder: Path):
     """(scenario, plan, observations, actual last-out per room) of one day, through the files
     ``ortwin feed playback`` writes and ``ortwin nowcast`` reads (one code path)."""
     from calibration.playback import playback_day, write_playback
-    from twin.nowcast_cli import load_inputs
+    from ortwin.nowcast_cli import load_inputs
 
     pb = playback_day(history, day, scn, zone)
     stem = folder / day.isoformat()
@@ -106,8 +106,8 @@ def day_inputs(history, day: dt.date, scn, zone: str | None, folder: Path):
 
 def evaluate(history, scn, days: list[dt.date], zone: str | None, reps: int, seed: int = 20260,
              hours: tuple[int, ...] = HOURS, min_sigma: float = 0.0):
-    """(scores, overrun rows) of ``days`` played back through ``scn`` (twin.nowcast_eval)."""
-    from twin.nowcast_eval import score_day
+    """(scores, overrun rows) of ``days`` played back through ``scn`` (ortwin.nowcast_eval)."""
+    from ortwin.nowcast_eval import score_day
 
     scores, over = [], []
     with tempfile.TemporaryDirectory(prefix="nowcast_days.") as tmp:
@@ -141,7 +141,7 @@ def real_days(reps: int, seed: int = 20260, dates: list[str] | None = None,
 def hour_table(scores: pd.DataFrame) -> pd.DataFrame:
     """Per hour: rooms, MAE and CRPS of now-cast, booked and twin, P10-P90 coverage of the
     now-cast and of the twin (the booked schedule is a point: no band)."""
-    from twin.nowcast_eval import summary
+    from ortwin.nowcast_eval import summary
 
     t = summary(scores)
     if t.empty:
@@ -151,7 +151,7 @@ def hour_table(scores: pd.DataFrame) -> pd.DataFrame:
 
 
 def _block(title: str, scores: pd.DataFrame, over: pd.DataFrame) -> tuple[list[str], dict]:
-    from twin.nowcast_eval import overrun_summary, same_rooms
+    from ortwin.nowcast_eval import overrun_summary, same_rooms
 
     table, same = hour_table(scores), same_rooms(scores)
     ov = overrun_summary(over)

@@ -3,7 +3,7 @@ weekdays (as-booked, no add-ons, so the plan holds every case), fed once with pe
 states and milestones (what a perfect camera would send: no case ids) and once with what the
 camera model reports from rendered video (vision.live_feed); both with the booking system's
 day-of cancellations. A third run feeds the perfect EHR (milestones with case ids). Same scores
-as bench/nowcast_accuracy.py (twin.nowcast_eval). Needs the vision extra (onnxruntime, OpenCV);
+as bench/nowcast_accuracy.py (ortwin.nowcast_eval). Needs the vision extra (onnxruntime, OpenCV);
 rendering takes a few minutes a day on 2 cores.
 
     python bench/nowcast_accuracy_sim.py [--days 3] [--reps 200] [--json out/nowcast/accuracy_sim.json]
@@ -38,15 +38,16 @@ def sim_scenario():
 
 def sim_day(k: int):
     """Simulated day ``k``: weekday 1 + k mod 4 of replication k (as-booked)."""
+    from policies.as_booked import AsBooked
     from twin.sim_feed import simulate_day
 
-    return simulate_day(sim_scenario(), 1 + k % 4, SEED, k, policy="as-booked")
+    return simulate_day(sim_scenario(), 1 + k % 4, SEED, k, lambda scn: AsBooked())
 
 
 def main(argv: list[str] | None = None) -> int:
+    from ortwin.nowcast_eval import overrun_summary, same_rooms, score_day, summary
     from twin.dayplan import write_plan
     from twin.feed import read_feed, write_feed
-    from twin.nowcast_eval import overrun_summary, same_rooms, score_day, summary
     from twin.sim_feed import cancellations, events_feed
     from vision.live_feed import camera_feed
     from vision.runtime import StateModel

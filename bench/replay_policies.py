@@ -33,7 +33,7 @@ def run(policies: list[str], reps: int, ml_reps: int) -> dict:
     """Replay every month under every policy; the figures as a JSON-ready dict."""
     from calibration.build import calibrate
     from calibration.loader import load_history
-    from calibration.replay import replay_week
+    from ortwin.replay import replay_week
 
     hist = load_history(LOG, MAPPING)
     out: dict = {"log": LOG.name, "seed": SEED, "months": {}}
@@ -90,7 +90,7 @@ def main() -> None:
     p.add_argument("--merge", nargs="+", default=None, metavar="JSON",
                    help="run nothing: merge earlier result files (policies in file order)")
     args = p.parse_args()
-    from policies import POLICIES
+    from ortwin.registry import POLICIES
 
     if args.merge:
         docs_in = [json.loads(Path(f).read_text()) for f in args.merge]

@@ -37,7 +37,7 @@ from calibration.schema import (
     TIMESTAMPS,
     HistoryError,
 )
-from twin.runner import _atomic
+from twin.io import atomic_write
 
 QUARANTINE_COLUMNS: tuple[str, ...] = ("row", "case_id", "reasons")
 
@@ -305,14 +305,14 @@ def write_quarantine(history: History, path: str | Path) -> Path:
     """Write the quarantine report as CSV, atomically."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    return _atomic(path, lambda p: history.quarantine.to_csv(p, index=False))
+    return atomic_write(path, lambda p: history.quarantine.to_csv(p, index=False))
 
 
 def write_flags(history: History, path: str | Path) -> Path:
     """Write the flag report (rows kept with a remark) as CSV, atomically."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    return _atomic(path, lambda p: history.flags.to_csv(p, index=False))
+    return atomic_write(path, lambda p: history.flags.to_csv(p, index=False))
 
 
 __all__ = ["History", "QUARANTINE_COLUMNS", "load_frame", "load_history", "read_raw",

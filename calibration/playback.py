@@ -4,7 +4,7 @@ and its milestones as EHR observations, in time order.
 Each recorded milestone (in room, procedure start, procedure end, out of room, PACU in/out)
 becomes one version-2 observation from source ``ehr`` with an ``event_id`` of
 ``<case>:<milestone>``. The plan is the day's bookings as the replay of a week builds them
-(:mod:`calibration.replay`), in a scenario adapted to the week (unseen procedures and
+(:mod:`ortwin.replay`), in a scenario adapted to the week (unseen procedures and
 surgeons added).
 
 Times. The log's times are local wall-clock readings (naive); each is written with the UTC
@@ -34,7 +34,7 @@ import yaml
 from calibration.cases import week_monday, with_surgeons
 from calibration.loader import History
 from calibration.mapping import Mapping
-from calibration.replay import _booked_list, week_scenario
+from calibration.replay_week import booked_list_of_week, week_scenario
 from calibration.schema import HistoryError
 from twin.dayplan import DayPlan, plan_from_frame, write_plan
 from twin.feed import Observation, parse_zone, write_feed
@@ -88,7 +88,7 @@ def playback_day(history: History, day: dt.date | str, scn: Scenario,
     if rows.empty:
         raise HistoryError(history.source, "--date", f"no cases on {date.isoformat()}")
     cases = with_surgeons(rows, history.recorded)
-    booked, notes = _booked_list(cases, monday, scn)
+    booked, notes = booked_list_of_week(cases, monday, scn)
     if booked.empty:
         raise HistoryError(history.source, "--date", f"no booked cases on {date.isoformat()}")
     day_scn, more = week_scenario(scn, booked, history.source)

@@ -21,7 +21,7 @@ from calibration.families import FitResult
 from calibration.fit_durations import MIN_FAMILY_N
 from calibration.fit_flows import GroupFits, first_case_delays, turnover_gaps
 from calibration.loader import write_quarantine
-from twin.runner import _atomic
+from twin.io import atomic_write
 
 
 def _fit_rows(label: str, key: str, fit: FitResult) -> list[dict]:
@@ -244,7 +244,7 @@ def write_calibration(cal: Calibration, scenario_path: str | Path,
                   f"(exclusive). Fit report: {report.name}/fit_report.md\n"
                   + "".join(f"# {k}: {v}\n" for k, v in cal.sources.items()))
         text = header + yaml.safe_dump(cal.scenario, sort_keys=False, width=100)
-        _atomic(scenario_path, lambda p: Path(p).write_text(text))
+        atomic_write(scenario_path, lambda p: Path(p).write_text(text))
         old = None
         if report.exists():
             old = report.with_name(f".{report.name}.old")

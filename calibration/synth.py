@@ -30,7 +30,9 @@ import numpy as np
 import pandas as pd
 
 from calibration.schema import COLUMNS, CORE_MILESTONES, MILESTONES, TIMESTAMP_FORMAT
-from twin.runner import _atomic, quiet_gc, run_replication
+from policies import simple_policy
+from twin.io import atomic_write
+from twin.replication import quiet_gc, replicate
 from twin.scenario import Scenario, load_scenario
 
 REPO = Path(__file__).resolve().parents[1]
@@ -134,8 +136,8 @@ def synth_history(weeks: int, seed: int, *, scenario: Scenario | None = None,
     parts = []
     with quiet_gc():
         for w in range(weeks):
-            out = run_replication(drifted if w >= drift_week else scn, policy, seed, w,
-                                  keep_events=True)
+            week_scn = drifted if w >= drift_week else scn
+            out = replicate(week_scn, simple_policy(policy, week_scn), seed, w, keep_events=True)
             part = _week_cases(out.events, out.cases, w)
             if len(part):
                 parts.append(part)
@@ -442,11 +444,11 @@ def write_synth(hist: SynthHistory, path: str | Path) -> tuple[Path, Path]:
     path.parent.mkdir(parents=True, exist_ok=True)
     frame = hist.frame.loc[:, list(COLUMNS)].astype(object)
     if path.suffix.lower() == ".parquet":
-        _atomic(path, lambda p: frame.astype(str).to_parquet(p, index=False))
+        atomic_write(path, lambda p: frame.astype(str).to_parquet(p, index=False))
     else:
-        _atomic(path, lambda p: frame.to_csv(p, index=False))
+        atomic_write(path, lambda p: frame.to_csv(p, index=False))
     text = json.dumps(hist.truth, indent=2) + "\n"
-    side = _atomic(truth_path(path), lambda p: Path(p).write_text(text))
+    side = atomic_write(truth_path(path), lambda p: Path(p).write_text(text))
     return path, side
 
 

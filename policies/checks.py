@@ -259,7 +259,7 @@ def _pacu(items: list[_Item], scenario: Scenario, day: int, out: list[Violation]
 
 
 # --- catalog rules --------------------------------------------------------------------------------
-def _reserve(scenario: Scenario, day: int, room_id: str, factor: float, cap: float) -> float:
+def reserve_minutes(scenario: Scenario, day: int, room_id: str, factor: float, cap: float) -> float:
     """The add-on reserve of ``room_id`` on ``day``, from the rule's definition."""
     wd = scenario.weekday(day)
     elective = [r for r in scenario.rooms if not r.addon_only and r.hours.get(wd) is not None]  # type: ignore[call-overload]
@@ -331,7 +331,7 @@ def _rule(rule: Rule, items: list[_Item], cases: Mapping[str, Case], scenario: S
             if k == "max_planned_overtime":
                 limit, what = w[1] + P.minutes, f"close + {P.minutes:.0f} min"
             else:
-                res = _reserve(scenario, day, room, P.factor, P.max_minutes)
+                res = reserve_minutes(scenario, day, room, P.factor, P.max_minutes)
                 limit, what = w[1] - res, f"close - {res:.0f} min add-on reserve"
             last = max(lst, key=lambda it: it.end)
             if last.end > limit + TOL:

@@ -2,7 +2,7 @@
 
 :class:`QuantileDurationModel` is a :class:`~policies.forecast.Forecaster`: one scikit-learn
 histogram gradient-boosting model per quantile (P50, P80, P95) with the quantile (pinball)
-loss, fitted on a case history in the schema of :mod:`policies.history`. It uses only
+loss, fitted on a case history in the schema of :mod:`calibration.history`. It uses only
 booking-time facts (:data:`FEATURES`), never the outcome.
 
 Modelling choices:
@@ -33,15 +33,13 @@ Modelling choices:
 - **Threads.** Boosters fit and predict on one OpenMP thread (see :func:`_single_thread`).
 
 :func:`trained_model` fits on a history simulated by the twin itself
-(:func:`policies.history.simulate_history`) and memoises the result per process, so a policy
+(:func:`calibration.history.simulate_history`) and memoises the result per process, so a policy
 can ask for it in every replication at no cost after the first.
 """
 
 from __future__ import annotations
 
-import hashlib
 import math
-import threading
 from collections.abc import Sequence
 
 import numpy as np
@@ -51,7 +49,7 @@ from threadpoolctl import ThreadpoolController
 
 from policies.forecast import QUANTILES, Forecast, ForecastError
 from twin.demand import PRIORITY_RANK, Case
-from twin.scenario import PATIENT_CLASSES, Scenario
+from twin.scenario import PATIENT_CLASSES
 
 CATEGORICAL: tuple[str, ...] = ("procedure", "surgeon", "service", "patient_class", "priority")
 """Booking-time features used as categories."""
@@ -66,7 +64,7 @@ FEATURES: tuple[str, ...] = (
 """Every input of the model: facts known when a case is booked (never its outcome)."""
 
 TARGET = "actual_minutes"
-"""The history column the model learns (in-room minutes, see :mod:`policies.history`)."""
+"""The history column the model learns (in-room minutes, see :mod:`calibration.history`)."""
 
 DEFAULT_WEEKS = 16
 """Weeks of simulated history :func:`trained_model` trains on by default."""
@@ -251,7 +249,7 @@ class QuantileDurationModel:
             return np.column_stack([self.models_[q].predict(X) for q in self.quantiles])
 
     def fit(self, history: pd.DataFrame) -> QuantileDurationModel:
-        """Fit on ``history`` (schema of :mod:`policies.history`; needs :data:`FEATURES` and
+        """Fit on ``history`` (schema of :mod:`calibration.history`; needs :data:`FEATURES` and
         ``actual_minutes``, and ``week`` for the calibration hold-out). Rows without a
         positive actual are dropped; invalid features raise :class:`ForecastError`."""
         if TARGET not in history.columns:
@@ -386,49 +384,8 @@ def coverage(y, upper) -> float:
     return float(np.mean(y <= u))
 
 
-# --------------------------------------------------------------------------------------------
-# cached trainer
-# --------------------------------------------------------------------------------------------
-
-_CACHE: dict[tuple[str, int, int], QuantileDurationModel] = {}
-_LOCK = threading.Lock()
-
-
-def scenario_key(scn: Scenario) -> str:
-    """A hash of the scenario's full content (two equal scenarios share a trained model)."""
-    return hashlib.sha256(scn.model_dump_json().encode()).hexdigest()
-
-
-def trained_model(scn: Scenario, weeks: int = DEFAULT_WEEKS,
-                  seed: int = HISTORY_SEED) -> QuantileDurationModel:
-    """A :class:`QuantileDurationModel` fitted on ``weeks`` weeks of history simulated from
-    ``scn`` with ``seed``, memoised per process on (scenario content, weeks, seed). Training
-    is deterministic. ``seed`` must differ from the scenario's own (experiment) seed, or the
-    model would be trained on the very patients it then plans (see :mod:`policies.history`);
-    an experiment run with another ``--seed`` must likewise avoid ``seed``. The returned
-    model is shared: do not refit it."""
-    from policies.history import simulate_history
-
-    if int(seed) == scn.seed:
-        raise ValueError(f"history seed {seed} is the scenario's experiment seed: the model "
-                         f"would be trained on the weeks it is evaluated on")
-    key = (scenario_key(scn), int(weeks), int(seed))
-    with _LOCK:
-        model = _CACHE.get(key)
-        if model is None:
-            model = QuantileDurationModel().fit(simulate_history(scn, weeks, seed))
-            _CACHE[key] = model
-    return model
-
-
-def clear_cache() -> None:
-    """Forget every memoised model (tests, or after changing code)."""
-    with _LOCK:
-        _CACHE.clear()
-
-
 __all__ = [
     "CATEGORICAL", "DEFAULT_WEEKS", "FEATURES", "HISTORY_SEED", "NUMERIC", "TARGET",
-    "ProcedureMeanForecaster", "QuantileDurationModel", "case_features", "clear_cache",
-    "coverage", "pinball_loss", "scenario_key", "time_split", "trained_model",
+    "ProcedureMeanForecaster", "QuantileDurationModel", "case_features", "coverage",
+    "pinball_loss", "time_split",
 ]

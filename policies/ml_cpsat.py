@@ -52,7 +52,7 @@ PACU_QUANTILE = 0.8
 leave slack for cases that end early: plans at the P80 duration pack ends closer together)."""
 
 
-class _Quiet:
+class QuietView:
     """A view that passes everything through but swallows policy notes (for warm starts)."""
 
     def __init__(self, view: SuiteView) -> None:
@@ -65,7 +65,7 @@ class _Quiet:
         """Dropped: the warm-start plan is not the plan carried out."""
 
 
-class _NoFallbackNote(_Quiet):
+class _NoFallbackNote(QuietView):
     """Passes the rules policy's audit notes through, except a second ``plan_fallback`` for a
     day this policy has already logged as fallen back."""
 
@@ -108,11 +108,13 @@ class MlCpsatPolicy:
     # --- inputs ---------------------------------------------------------------------------
     @property
     def forecaster(self) -> Forecaster:
-        """The duration model (trained on the twin's own simulated history on first use)."""
+        """The duration forecasts plans are made with: the one given (the registry,
+        :mod:`ortwin.registry`, gives the quantile model trained on the scenario's history),
+        else the booked minutes, as the ``rules`` policy does."""
         if self._forecaster is None:
-            from policies.duration_model import trained_model
+            from policies.forecast import BookedForecaster
 
-            self._forecaster = trained_model(self.scn)
+            self._forecaster = BookedForecaster()
         return self._forecaster
 
     @property
@@ -194,7 +196,7 @@ class MlCpsatPolicy:
     # --- the day's plan -------------------------------------------------------------------
     def plan_day(self, day: int, cases: Sequence[Case], view: SuiteView) -> list[PlannedCase]:
         """CP-SAT plan of the day, or the rules plan when the safety gate trips."""
-        rules_plan = list(self.fallback.plan_day(day, cases, _Quiet(view)))
+        rules_plan = list(self.fallback.plan_day(day, cases, QuietView(view)))
         cases = [c for c in cases if c.booked_room]
         try:
             forecasts = self.forecaster.forecast(cases, day)

@@ -52,8 +52,8 @@ def booked_csv(path: Path, rows: list[list[str]], columns: list[str] = BOOKED_CO
 
 
 def run_cli(argv: list[str]) -> int:
-    """``twin.cli.main(argv)`` as an exit status (argparse errors raise SystemExit)."""
-    from twin.cli import main
+    """``ortwin.cli.main(argv)`` as an exit status (argparse errors raise SystemExit)."""
+    from ortwin.cli import main
 
     try:
         return main(argv)

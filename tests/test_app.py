@@ -11,9 +11,9 @@ import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from twin.compare import compare, scenario_effects
+from ortwin.compare import compare, scenario_effects
+from ortwin.report import kpi_table
 from twin.levers import Levers, apply_levers
-from twin.report import kpi_table
 from twin.scenario import load_scenario
 
 TIMEOUT = 300
@@ -160,7 +160,7 @@ def test_invalid_levers_show_a_message_not_a_traceback():
 def test_history_page_loads_calibrates_and_replays_a_week():
     import datetime as dt
 
-    from calibration.replay import replay_week
+    from ortwin.replay import replay_week
 
     at = _app()
     _page(at, "History")
@@ -235,7 +235,7 @@ def test_run_on_a_dask_cluster_gives_the_same_results_and_bad_values_say_so():
 
 
 def test_recommended_day_shows_the_plan_recommend_day_makes():
-    from policies.recommend import recommend_day, simulated_booked_list
+    from ortwin.recommend import recommend_day, simulated_booked_list
 
     at = _page(_app(), "Run")
     at.selectbox(key="rd_day").set_value(2).run()

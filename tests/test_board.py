@@ -1,4 +1,4 @@
-"""The OR status board: twin/board.py against hand-computed values on a tiny day and on one day of
+"""The OR status board: ortwin/board.py against hand-computed values on a tiny day and on one day of
 the bundled case log, and the app's board page driven by Streamlit's AppTest on the recorded demo
 feed (tiles for every room, the stale room marked, alerts, a board time that moves the forecast,
 drill-down tables with rows, the recorded feed replayed when following)."""
@@ -15,10 +15,10 @@ import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from twin import board, board_charts
+from ortwin import board, board_charts
+from ortwin.nowcast import NowcastConfig, NowcastEngine
 from twin.dayplan import read_plan
 from twin.feed import read_feed
-from twin.nowcast import NowcastConfig, NowcastEngine
 from twin.scenario import load_scenario
 
 ROOT = Path(__file__).resolve().parents[1]

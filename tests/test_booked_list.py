@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from twin.runner import run_experiment
+from ortwin.experiment import run_experiment
 from twin.scenario import ScenarioError, load_scenario
 
 BASELINE = Path(__file__).resolve().parent.parent / "scenarios" / "baseline.yaml"

@@ -67,7 +67,7 @@ def test_app_runs_a_scenario_in_a_real_browser() -> None:
 
 def _cli(*args: str) -> subprocess.CompletedProcess[str]:
     """Run ``ortwin ARGS`` in a subprocess; it must exit 0."""
-    r = subprocess.run([sys.executable, "-m", "twin.cli", *args], cwd=ROOT, text=True,
+    r = subprocess.run([sys.executable, "-m", "ortwin.cli", *args], cwd=ROOT, text=True,
                        capture_output=True, timeout=300)
     assert r.returncode == 0, f"ortwin {' '.join(args)} failed:\n{r.stdout}\n{r.stderr}"
     return r

@@ -12,7 +12,7 @@ from calibration.fit_durations import fit_durations
 from calibration.loader import load_frame
 from calibration.report import write_calibration
 from calibration.synth import Drift, synth_history
-from twin.runner import run_replication
+from ortwin.runner import run_replication
 from twin.scenario import load_scenario
 
 WEEKS = 52

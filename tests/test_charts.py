@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from twin import charts
+from ortwin import charts
 
 
 def _reps(n: int, seed: int = 0) -> pd.DataFrame:

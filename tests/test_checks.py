@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from policies.checks import HARD_CONSTRAINTS, Violation, _reserve, check_plan
+from policies.checks import HARD_CONSTRAINTS, Violation, check_plan, reserve_minutes
 from policies.forecast import BookedForecaster, Forecast
 from policies.planning import addon_reserve
 from policies.rules_catalog import RuleCatalog, load_catalog
@@ -210,4 +210,4 @@ def test_reserve_definition_agrees_with_planner(name, std):
     for day in range(scn.horizon_days):
         planner = addon_reserve(scn, day, p.factor, p.max_minutes)
         for room, minutes in planner.items():
-            assert _reserve(scn, day, room, p.factor, p.max_minutes) == pytest.approx(minutes)
+            assert reserve_minutes(scn, day, room, p.factor, p.max_minutes) == pytest.approx(minutes)

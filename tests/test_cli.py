@@ -27,7 +27,7 @@ PART_TABLES = ["cases", "events", "replications", "room_days", "services"]
 
 
 def _subprocess(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "twin.cli", *args], cwd=ROOT,
+    return subprocess.run([sys.executable, "-m", "ortwin.cli", *args], cwd=ROOT,
                           capture_output=True, text=True, timeout=120)
 
 

@@ -1,4 +1,4 @@
-"""``ortwin compare`` and :mod:`twin.compare`: per-scenario tables, files, paired differences
+"""``ortwin compare`` and :mod:`ortwin.compare`: per-scenario tables, files, paired differences
 (common random numbers), the reference policy and bad input.
 
 Policies come from the registry at call time. Besides ``as-booked`` (always there) and
@@ -16,9 +16,7 @@ import pandas as pd
 import pytest
 from helpers_scn import BASELINE, SCENARIOS_DIR, one_line, run_cli
 
-from policies import POLICIES
-from policies.as_booked import AsBooked
-from twin.compare import (
+from ortwin.compare import (
     DEFAULT_KPIS,
     DIFF_COLUMNS,
     VERDICTS,
@@ -29,9 +27,11 @@ from twin.compare import (
     format_comparison,
     resolve_policies,
 )
+from ortwin.registry import POLICIES
+from ortwin.summary import paired_difference
+from policies.as_booked import AsBooked
 from twin.kpis import kpi_def
 from twin.scenario import load_scenario, with_horizon
-from twin.summary import paired_difference
 
 PACU = SCENARIOS_DIR / "pacu_closed_beds.yaml"
 FILES = ["differences.csv", "differences.parquet", "manifest.json", "parts",

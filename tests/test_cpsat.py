@@ -7,6 +7,8 @@ import dataclasses
 
 import pytest
 
+from calibration.training import trained_model
+from ortwin.experiment import run_experiment
 from policies.checks import check_plan
 from policies.cpsat_model import DayProblem, solve
 from policies.forecast import Forecast, ForecastError
@@ -14,7 +16,6 @@ from policies.ml_cpsat import MlCpsatPolicy
 from policies.rules_catalog import load_catalog
 from twin.demand import draw_week
 from twin.model import SuiteModel
-from twin.runner import run_experiment
 from twin.scenario import Scenario, from_mapping, load_scenario
 from twin.streams import Streams
 
@@ -46,7 +47,7 @@ class Recorder:
 @pytest.mark.parametrize("name", ["baseline", "pacu_closed_beds", "staffing_shortage", "room_downtime"])
 def test_cpsat_plans_satisfy_every_enforced_rule(name: str) -> None:
     scn = load_scenario(f"scenarios/{name}.yaml")
-    policy = MlCpsatPolicy(scn, deterministic_time=2.0)
+    policy = MlCpsatPolicy(scn, forecaster=trained_model(scn), deterministic_time=2.0)
     catalog = load_catalog(None)
     for day in range(3):
         week, cases = day_cases(scn, day)
@@ -64,7 +65,7 @@ def test_cpsat_plans_satisfy_every_enforced_rule(name: str) -> None:
 
 
 def test_fallback_on_solver_timeout(base: Scenario) -> None:
-    policy = MlCpsatPolicy(base, deterministic_time=1e-9, wall_time=1e-3)
+    policy = MlCpsatPolicy(base, forecaster=trained_model(base), deterministic_time=1e-9, wall_time=1e-3)
     week, cases = day_cases(base, 0)
     view = Recorder(SuiteModel(base, policy, week))
     plan = policy.plan_day(0, cases, view)
@@ -76,7 +77,7 @@ def test_fallback_on_solver_timeout(base: Scenario) -> None:
 def test_fallback_on_infeasible_day(base: Scenario) -> None:
     """A day no plan can satisfy: every booked case must be planned, and one is longer than any
     room's day plus the allowed overtime."""
-    policy = MlCpsatPolicy(base, deterministic_time=2.0, plan_all=True)
+    policy = MlCpsatPolicy(base, forecaster=trained_model(base), deterministic_time=2.0, plan_all=True)
     week, cases = day_cases(base, 0)
     real = policy.forecaster
 
@@ -98,7 +99,7 @@ def test_fallback_on_infeasible_day(base: Scenario) -> None:
 
 
 def test_fallback_on_missing_forecast_input(base: Scenario) -> None:
-    policy = MlCpsatPolicy(base, deterministic_time=2.0)
+    policy = MlCpsatPolicy(base, forecaster=trained_model(base), deterministic_time=2.0)
     week, cases = day_cases(base, 0)
     cases = [dataclasses.replace(cases[0], booked_minutes=float("nan")), *cases[1:]]
     real = policy.forecaster
@@ -121,14 +122,14 @@ def test_plans_identical_run_to_run(base: Scenario) -> None:
     week, cases = day_cases(base, 1)
     plans = []
     for _ in range(2):
-        policy = MlCpsatPolicy(base, deterministic_time=1.0, seed=7)
+        policy = MlCpsatPolicy(base, forecaster=trained_model(base), deterministic_time=1.0, seed=7)
         view = Recorder(SuiteModel(base, policy, week))
         plans.append(sorted(policy.plan_day(1, cases, view), key=lambda p: p.case_id))
     assert plans[0] == plans[1]
 
 
 def test_problem_respects_pinned_rooms_and_release(base: Scenario) -> None:
-    policy = MlCpsatPolicy(base, deterministic_time=1.0)
+    policy = MlCpsatPolicy(base, forecaster=trained_model(base), deterministic_time=1.0)
     week, cases = day_cases(base, 0)
     forecasts = policy.forecaster.forecast(cases, 0)
     prob = policy.problem(0, cases, forecasts, release={c.id: 600 for c in cases})
@@ -154,12 +155,12 @@ def test_rules_warm_start_is_repaired_into_a_feasible_hint(base: Scenario) -> No
     from ortools.sat.python import cp_model
 
     from policies.cpsat_model import build, repaired_hint
-    from policies.ml_cpsat import _Quiet
+    from policies.ml_cpsat import QuietView
 
-    policy = MlCpsatPolicy(base)
+    policy = MlCpsatPolicy(base, forecaster=trained_model(base))
     week, cases = day_cases(base, 0)
     view = SuiteModel(base, policy, week)
-    rules = policy.fallback.plan_day(0, cases, _Quiet(view))
+    rules = policy.fallback.plan_day(0, cases, QuietView(view))
     hint = {p.case_id: (p.room, int(p.start)) for p in rules}
     prob = policy.problem(0, cases, policy.forecaster.forecast(cases, 0), hint=hint)
     fixed = repaired_hint(prob)
@@ -175,7 +176,7 @@ def test_replan_sees_the_running_case_at_its_forecast(base: Scenario) -> None:
     """A room in a case is busy until the case's P80 (not its booked end), and so is its surgeon."""
     from twin.policy import RoomStatus
 
-    policy = MlCpsatPolicy(base)
+    policy = MlCpsatPolicy(base, forecaster=trained_model(base))
     week, cases = day_cases(base, 0)
     running = cases[0]
     f = Forecast(p50=200.0, p80=300.0, p95=400.0)

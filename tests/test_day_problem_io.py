@@ -9,6 +9,7 @@ import json
 import pytest
 from test_cpsat import day_cases
 
+from calibration.training import trained_model
 from policies.cpsat_model import solve
 from policies.day_problem_io import (
     FORMAT,
@@ -25,7 +26,7 @@ from twin.scenario import load_scenario
 @pytest.fixture(scope="module")
 def baseline_day():
     scn = load_scenario("scenarios/baseline.yaml")
-    policy = MlCpsatPolicy(scn, deterministic_time=1.0)
+    policy = MlCpsatPolicy(scn, forecaster=trained_model(scn), deterministic_time=1.0)
     _, cases = day_cases(scn, 1)
     prob = policy.problem(1, cases, policy.forecaster.forecast(cases, 1))
     return dataclasses.replace(prob, pinned={cases[0].id: cases[0].booked_room})
@@ -37,8 +38,9 @@ def test_a_baseline_day_round_trips_and_solves_the_same(baseline_day, tmp_path):
     assert extra == {"best_known": 123.0}
     assert back == baseline_day
     assert json.loads(path.read_text())["format"] == FORMAT
-    a = solve(baseline_day, deterministic_time=1.0)
-    b = solve(back, deterministic_time=1.0)
+    # a wall-clock limit far out of reach: only the deterministic limit may stop the search
+    a = solve(baseline_day, deterministic_time=1.0, wall_time=600.0)
+    b = solve(back, deterministic_time=1.0, wall_time=600.0)
     assert (a.status, a.objective, a.assignment) == (b.status, b.objective, b.assignment)
 
 

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from twin.runner import run_experiment
+from ortwin.experiment import run_experiment
 from twin.scenario import Scenario, from_mapping, load_scenario
 
 REPS = 24

@@ -1,4 +1,4 @@
-"""The simulated case history and the quantile duration model (policies.history,
+"""The simulated case history and the quantile duration model (calibration.history,
 policies.duration_model): schema, booking-time features only, time-ordered splits, held-out
 calibration, beating the procedure-mean baseline, input errors, determinism, unseen surgeons."""
 
@@ -12,6 +12,8 @@ import pandas as pd
 import pytest
 from helpers_scn import BASELINE
 
+from calibration.history import HISTORY_COLUMNS, simulate_history
+from calibration.training import scenario_key, trained_model
 from policies.duration_model import (
     FEATURES,
     HISTORY_SEED,
@@ -19,12 +21,9 @@ from policies.duration_model import (
     QuantileDurationModel,
     coverage,
     pinball_loss,
-    scenario_key,
     time_split,
-    trained_model,
 )
 from policies.forecast import Forecast, Forecaster, ForecastError
-from policies.history import HISTORY_COLUMNS, simulate_history
 from twin.demand import draw_week
 from twin.scenario import load_scenario
 from twin.streams import Streams

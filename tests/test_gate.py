@@ -1,4 +1,4 @@
-"""``ortwin gate`` and :mod:`twin.gate`: the shipped gates files, JUnit XML and markdown, the
+"""``ortwin gate`` and :mod:`ortwin.gate`: the shipped gates files, JUnit XML and markdown, the
 relative-gate arithmetic in both directions, bad input (exit 2, one line) and atomic outputs."""
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ import pytest
 import yaml
 from helpers_scn import BASELINE, ROOT, one_line, run_cli, write
 
-from twin.gate import GateError, load_gates, relative_threshold
-from twin.runner import run_experiment
+from ortwin.experiment import run_experiment
+from ortwin.gate import GateError, load_gates, relative_threshold
 from twin.scenario import load_scenario, with_horizon
 
 GATES = ROOT / "gates"
@@ -282,7 +282,7 @@ def test_bad_input_exits_2_with_one_line(tmp_path: Path, capsys: pytest.CaptureF
 
 def test_bad_input_in_a_subprocess_has_no_traceback(tmp_path: Path) -> None:
     path = _gates_file(tmp_path, [{**GOOD, "kpi": "nope"}], baseline=None)
-    proc = subprocess.run([sys.executable, "-m", "twin.cli", "gate", str(path), "--out",
+    proc = subprocess.run([sys.executable, "-m", "ortwin.cli", "gate", str(path), "--out",
                            str(tmp_path / "o")], cwd=ROOT, capture_output=True, text=True,
                           timeout=120)
     assert proc.returncode == 2

@@ -13,8 +13,7 @@ import pytest
 import yaml
 from helpers_scn import BASELINE, ROOT, one_line, run_cli, write
 
-from policies.manual import ManualPolicy
-from twin.gate import (
+from ortwin.gate import (
     RESULT_COLUMNS,
     GateError,
     evaluate,
@@ -22,7 +21,8 @@ from twin.gate import (
     run_gates,
     versus_threshold,
 )
-from twin.summary import paired_difference
+from ortwin.summary import paired_difference
+from policies.manual import ManualPolicy
 
 SETTINGS = {"reps": 3, "seed": 5, "days": 1}
 
@@ -199,7 +199,7 @@ class _DropsARoom(ManualPolicy):
 
 @pytest.fixture
 def drops_a_room(monkeypatch: pytest.MonkeyPatch) -> str:
-    from policies import POLICIES
+    from ortwin.registry import POLICIES
 
     monkeypatch.setitem(POLICIES, _DropsARoom.name, _DropsARoom)
     return _DropsARoom.name
@@ -266,7 +266,7 @@ def test_release_versus_gates_fail_when_ml_cpsat_loses_its_edge(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """With ml-cpsat's decisions replaced by manual's (the edge gone, parity everywhere) the
     gate that asks for issue 19's PACU-hold goal fails and the parity gates still hold."""
-    from policies import POLICIES
+    from ortwin.registry import POLICIES
 
     release = ROOT / "gates" / "release.yaml"
     data = yaml.safe_load(release.read_text())
@@ -288,7 +288,7 @@ def test_decision_gates_hold_today_and_fail_without_the_optimiser(
     """gates/decision.yaml passes on the real ml-cpsat (over the wire of the CLI: exit 0), and
     with ml-cpsat's decisions replaced by manual's every edge gate fails while the parity gates
     on completed cases hold."""
-    from policies import POLICIES
+    from ortwin.registry import POLICIES
 
     decision = ROOT / "gates" / "decision.yaml"
     code, out, _ = _gate([str(decision), "--out", str(tmp_path / "res")], capsys)

@@ -12,7 +12,7 @@ from calibration.mapping import load_mapping
 from calibration.overlaps import logged_room
 from calibration.schema import COLUMNS, CORE_MILESTONES, MILESTONES, HistoryError
 from calibration.synth import MESS_KINDS, Mess, synth_history
-from twin.cli import main
+from ortwin.cli import main
 
 GOOD = {
     "case_id": "c1", "date": "2023-01-02", "room": "OR1", "surgeon": "dr_a", "service": "general",

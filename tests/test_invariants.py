@@ -8,7 +8,7 @@ from factory import small_scenario
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from policies import get_policy
+from ortwin.registry import get_policy
 from twin.demand import draw_week
 from twin.events import CASE_MILESTONES, ROOM_EVENTS, TERMINAL
 from twin.model import SuiteModel

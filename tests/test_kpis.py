@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from ortwin.summary import cvar, format_table, paired_difference, summarise
 from twin.events import CASE_COLUMNS, empty_events, to_frame
 from twin.kpis import (
     KPIS,
@@ -19,7 +20,6 @@ from twin.kpis import (
     service_table,
 )
 from twin.scenario import from_mapping
-from twin.summary import cvar, format_table, paired_difference, summarise
 
 NAN = math.nan
 T975_3 = 3.182446305284263  # Student t quantile 0.975 with 3 degrees of freedom

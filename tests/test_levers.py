@@ -6,9 +6,9 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from twin.compare import compare, scenario_effects
+from ortwin.compare import compare, scenario_effects
+from ortwin.runner import run_replication
 from twin.levers import Levers, RoomDowntime, apply_levers, scenario_diff, summarise_diff
-from twin.runner import run_replication
 from twin.scenario import ScenarioError, load_scenario, with_horizon
 
 

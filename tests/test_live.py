@@ -1,4 +1,4 @@
-"""The live state: feed observations applied to a day plan by the stated rules (twin/live.py).
+"""The live state: feed observations applied to a day plan by the stated rules (ortwin/live.py).
 
 Every quarantine rule on a tiny hand-written plan and feed (the bad observation gets its category
 and a one-line reason naming the thing; the good ones around it still apply), camera milestones
@@ -15,10 +15,10 @@ from factory import small_mapping
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from ortwin.live import CASE_STEPS, CATEGORIES, LiveConfig, LiveState, live_state
+from ortwin.nowcast import base_snapshot
 from twin.dayplan import DayPlan, plan_from_frame
 from twin.feed import VALUES, Observation, parse_line
-from twin.live import CASE_STEPS, CATEGORIES, LiveConfig, LiveState, live_state
-from twin.nowcast import base_snapshot
 from twin.scenario import Scenario, from_mapping
 
 DATE = dt.date(2026, 11, 24)  # a Tuesday: scenario day 1

@@ -15,7 +15,7 @@ from test_nowcast import forecast, make_plan, ms, room
 
 from calibration.build import calibrate
 from calibration.fit_flows import fit_no_start_windows, turnover_gaps
-from policies import get_policy
+from ortwin.registry import get_policy
 from twin.demand import draw_week
 from twin.model import SuiteModel
 from twin.scenario import Scenario, ScenarioError, from_mapping

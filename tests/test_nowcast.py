@@ -18,11 +18,11 @@ from factory import small_mapping
 from helpers_scn import BASELINE, ROOT, one_line, run_cli
 from test_snapshot import lognormal_residual_mean
 
+from ortwin.live import LiveConfig, LiveState, live_state
+from ortwin.nowcast import Nowcast, NowcastConfig, NowcastEngine, base_snapshot, roll_forward
+from ortwin.nowcast_cli import nowcast_json
 from twin.dayplan import DayPlan, plan_from_frame, read_plan
 from twin.feed import Observation, read_feed
-from twin.live import LiveConfig, LiveState, live_state
-from twin.nowcast import Nowcast, NowcastConfig, NowcastEngine, base_snapshot, roll_forward
-from twin.nowcast_cli import nowcast_json
 from twin.restart import case_duration
 from twin.scenario import Scenario, from_mapping, load_scenario
 

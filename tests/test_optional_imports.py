@@ -10,9 +10,9 @@ HEAVY = ("torch", "ultralytics", "onnxruntime", "cv2", "dask", "distributed")
 
 def test_core_and_cli_import_without_heavy_packages() -> None:
     code = (
-        "import sys, twin, twin.cli, policies, calibration, vision\n"
-        "from twin.runner import run_experiment\n"
-        "twin.cli.build_parser()\n"
+        "import sys, twin, ortwin.cli, policies, calibration, vision\n"
+        "from ortwin.experiment import run_experiment\n"
+        "ortwin.cli.build_parser()\n"
         f"bad = [m for m in {HEAVY!r} if m in sys.modules]\n"
         "print(','.join(bad))\n"
     )

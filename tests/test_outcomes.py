@@ -11,11 +11,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from twin import outcomes
-from twin.compare import compare
-from twin.runner import run_replication
+from ortwin import outcomes
+from ortwin.compare import compare
+from ortwin.runner import run_replication
+from ortwin.summary import cvar
 from twin.scenario import load_scenario, with_horizon
-from twin.summary import cvar
 
 values = st.lists(st.floats(min_value=0, max_value=5000, allow_nan=False), min_size=1,
                   max_size=200)

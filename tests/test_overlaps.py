@@ -131,7 +131,7 @@ def test_q1_playback_puts_the_second_stream_in_its_own_room(q1):
     assert obs_rooms == {"OR3~2"}
     assert any("OR3~2" in n and "parallel room" in n for n in pb.notes)
     # the now-cast at 11:00 no longer runs the two streams one after the other
-    from twin.nowcast_eval import score_day
+    from ortwin.nowcast_eval import score_day
 
     actual = pb.actual.groupby("room")["out_of_room"].max().to_dict()
     s, _ = score_day(pb.scenario, pb.plan, pb.observations, actual, hours=(11,), reps=40,

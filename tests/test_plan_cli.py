@@ -24,9 +24,9 @@ from helpers_scn import (
     standalone,
 )
 
+from calibration.training import trained_model
+from ortwin.recommend import COLUMNS, history_scenario, pick_day
 from policies.checks import check_plan
-from policies.duration_model import trained_model
-from policies.recommend import COLUMNS, history_scenario, pick_day
 from policies.rules_catalog import load_catalog
 from twin.booked_list import read_booked_list
 from twin.demand import booked_cases
@@ -37,7 +37,7 @@ TUESDAY = ROOT / "scenarios" / "live" / "baseline_tuesday.plan.csv"  # 41 cases 
 
 
 def _main(argv: list[str]) -> tuple[int, str]:
-    """``twin.cli.main`` in this process, with its stdout."""
+    """``ortwin.cli.main`` in this process, with its stdout."""
     buf = io.StringIO()
     with contextlib.redirect_stdout(buf):
         rc = run_cli(argv)
@@ -190,7 +190,7 @@ def test_an_output_path_that_is_a_file_exits_2(booked: Path, tmp_path: Path,
 
 
 def test_bad_input_in_a_subprocess_has_no_traceback(booked: Path, tmp_path: Path) -> None:
-    proc = subprocess.run([sys.executable, "-m", "twin.cli", "plan", str(booked), "--date",
+    proc = subprocess.run([sys.executable, "-m", "ortwin.cli", "plan", str(booked), "--date",
                            "24/11/2026", "-o", str(tmp_path / "out")],
                           cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2 and proc.stdout == ""
@@ -199,7 +199,7 @@ def test_bad_input_in_a_subprocess_has_no_traceback(booked: Path, tmp_path: Path
 
 
 def test_a_solver_that_finds_no_plan_in_time_falls_back_to_the_rules_plan_and_says_so() -> None:
-    from policies.recommend import read_booked, recommend_day
+    from ortwin.recommend import read_booked, recommend_day
 
     scn = load_scenario(BASELINE)
     booked, date = read_booked(TUESDAY, scn)

@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 from helpers_scn import BASELINE, ROOT, one_line, run_cli
 
+from ortwin.live import live_state
+from ortwin.nowcast_cli import load_inputs
 from twin.feed import Observation, read_feed, write_feed
-from twin.live import live_state
-from twin.nowcast_cli import load_inputs
 
 MAPPING = ROOT / "calibration" / "mappings" / "or_case_log_2022.yaml"  # America/New_York
 HEAD = ("index,Encounter ID,Date,OR Suite,Service,CPT Code,CPT Description,Booked Time (min),"

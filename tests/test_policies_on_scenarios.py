@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from helpers_scn import SCENARIO_FILES
 
+from ortwin.experiment import run_experiment
 from twin.events import TERMINAL
-from twin.runner import run_experiment
 from twin.scenario import Scenario, from_mapping, load_scenario
 
 POLICY_FAMILIES = ("manual", "rules", "ml-cpsat")

@@ -9,10 +9,10 @@ import pytest
 from factory import queue_mapping
 from scipy import stats
 
-from policies import get_policy
+from ortwin.registry import get_policy
+from ortwin.runner import run_replication
 from twin.demand import draw_week
 from twin.model import SuiteModel
-from twin.runner import run_replication
 from twin.scenario import from_mapping, load_scenario
 from twin.streams import Streams
 

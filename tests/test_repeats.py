@@ -118,7 +118,7 @@ def test_q1_log_march_repeats_january():
 
 @pytest.mark.skipif(not Q1.exists(), reason="shared Q1 2022 log not present")
 def test_history_check_reports_overlaps_repeats_and_distinct_days(tmp_path, capsys):
-    from twin.cli import main
+    from ortwin.cli import main
 
     out = tmp_path / "q1_quarantine.csv"
     assert main(["history-check", str(Q1), "--mapping", str(MAPPING), "-o", str(out)]) == 0

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import pytest
 
+from calibration.training import trained_model
 from policies.cpsat_model import CaseSpec, DayProblem, RoomSpec, solve
 from policies.ml_cpsat import MlCpsatPolicy
 from twin.demand import draw_week
@@ -52,7 +53,7 @@ def test_holding_more_than_capacity_makes_those_hours_full_not_the_day_infeasibl
 
 def test_the_model_reports_pacu_patients_and_trays_as_its_log_has_them(base: Scenario) -> None:
     week = draw_week(base, Streams(base.seed, 0))
-    from policies import get_policy
+    from ortwin.registry import get_policy
 
     model = SuiteModel(base, get_policy("manual", base), week)
     seen = 0
@@ -78,7 +79,7 @@ def test_a_room_that_still_ends_in_hours_is_not_replanned(base: Scenario) -> Non
     and re-plans once they would not."""
     from twin.policy import RoomStatus
 
-    policy = MlCpsatPolicy(base)
+    policy = MlCpsatPolicy(base, forecaster=trained_model(base))
     week = draw_week(base, Streams(base.seed, 0))
     cases = [c for c in week.cases.values() if not c.is_addon and c.booked_day == 0
              and c.booked_room]

@@ -15,8 +15,8 @@ import pytest
 
 from calibration.actuals import actual_kpis, week_log
 from calibration.build import calibrate
-from calibration.replay import REPLAY_KPIS, replay_week
-from twin.cli import main as _main
+from ortwin.cli import main as _main
+from ortwin.replay import REPLAY_KPIS, replay_week
 from twin.kpis import KpiContext
 
 GOLDEN = Path(__file__).resolve().parent / "golden"

@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 
 from calibration.build import calibrate
-from calibration.replay import replay_week
+from ortwin.replay import replay_week
 from twin.events import CASE_COLUMNS, to_frame
 from twin.kpis import KpiContext, compute_kpis
 from twin.schema import Scenario
@@ -91,7 +91,7 @@ def test_manual_measures_the_same_turnover_as_as_booked(kaggle, jan):
 
 
 def _main(argv: list[str]) -> int:
-    from twin.cli import main
+    from ortwin.cli import main
 
     try:
         return main(argv)

@@ -11,9 +11,9 @@ import shutil
 import pandas as pd
 import pytest
 
-from twin.cli import main
-from twin.compare import compare, read_comparison
-from twin.report import render_report
+from ortwin.cli import main
+from ortwin.compare import compare, read_comparison
+from ortwin.report import render_report
 from twin.scenario import load_scenario, with_horizon
 
 SCRIPT_OR_STYLE_URL = re.compile(
@@ -57,20 +57,20 @@ def test_report_is_self_contained_with_every_section(results, tmp_path, capsys):
 
 def test_tail_table_in_the_report_matches_the_data(results):
     comp = read_comparison(results)
-    from twin import outcomes
+    from ortwin import outcomes
 
     daily = outcomes.daily_overtime(comp.room_days)
     tails = outcomes.tail_table(daily)
     html = render_report(comp)[0]
-    from twin.summary import _fmt
+    from ortwin.summary import fmt_number
 
     for t in tails.itertuples(index=False):
-        assert f"<td>{_fmt(t.p95)}</td>" in html and f"<td>{_fmt(t.cvar95)}</td>" in html
+        assert f"<td>{fmt_number(t.p95)}</td>" in html and f"<td>{fmt_number(t.cvar95)}</td>" in html
 
 
 def test_scenario_effects_in_the_report_are_paired_differences(results):
-    from twin.compare import scenario_effects
-    from twin.summary import _fmt
+    from ortwin.compare import scenario_effects
+    from ortwin.summary import fmt_number
 
     comp = read_comparison(results)
     eff = scenario_effects(comp.replications, "baseline", ["pacu_hold_minutes"])
@@ -80,7 +80,7 @@ def test_scenario_effects_in_the_report_are_paired_differences(results):
     for e in eff.itertuples(index=False):
         d = r.loc[e.policy]
         assert e.mean_diff == pytest.approx(float((d["pacu_closed_beds"] - d["baseline"]).mean()))
-        assert f"<td>{_fmt(e.mean_diff)}</td>" in html
+        assert f"<td>{fmt_number(e.mean_diff)}</td>" in html
 
 
 def test_results_read_back_equal_the_run(results):
@@ -123,7 +123,7 @@ def test_bad_results_are_refused_in_one_line(results, tmp_path, capsys, damage):
 
 
 def test_methods_name_the_calibration_source_of_a_calibrated_scenario(tmp_path):
-    from twin.manifest import calibration_source
+    from ortwin.manifest import calibration_source
 
     cal = tmp_path / "cal.yaml"
     base = (tmp_path / "baseline.yaml")

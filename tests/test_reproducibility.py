@@ -6,8 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from ortwin.experiment import run_experiment
 from twin.demand import draw_week
-from twin.runner import run_experiment
 from twin.scenario import from_mapping, load_scenario
 from twin.streams import SOURCES, Streams
 
@@ -40,7 +40,7 @@ def test_sequential_equals_parallel(short) -> None:
 def test_replication_does_not_depend_on_its_batch(short) -> None:
     """Replication 4 alone is replication 4 of a longer run (seeds are keyed by replication)."""
     whole = run_experiment(short, reps=5, seed=3).replications
-    from twin.runner import run_replication
+    from ortwin.runner import run_replication
 
     alone = run_replication(short, "as-booked", 3, 4)
     row = whole[whole["rep"] == 4].iloc[0]
@@ -94,7 +94,7 @@ def test_common_random_numbers_across_variants() -> None:
 
 def test_policy_never_touches_the_model_streams(short, monkeypatch) -> None:
     """All randomness is drawn before the policy acts: running the model draws nothing."""
-    from policies import get_policy
+    from ortwin.registry import get_policy
     from twin.model import SuiteModel
 
     week = draw_week(short, Streams(1, 0))

@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 import yaml
 
-from policies import POLICIES
+from ortwin.experiment import run_experiment
+from ortwin.registry import POLICIES
 from policies.as_booked import AsBooked
 from policies.checks import check_plan
 from policies.forecast import BookedForecaster, Forecast, ForecastError
@@ -21,7 +22,6 @@ from policies.rules_policy import RulesPolicy
 from twin.demand import Case, draw_week
 from twin.model import SuiteModel
 from twin.policy import Move, PlannedCase, RoomStatus
-from twin.runner import run_experiment
 from twin.scenario import ScenarioError, load_scenario, with_horizon
 from twin.schema import Window
 from twin.streams import Streams

@@ -21,10 +21,10 @@ import pandas as pd
 import psutil
 import pytest
 
-from twin.cli import main as run_cli
-from twin.cluster import ClusterError, DaskCluster, InProcess, LocalProcesses, open_cluster
-from twin.dataset import part_files, read_table
-from twin.experiment import (
+from ortwin.cli import main as run_cli
+from ortwin.cluster import ClusterError, DaskCluster, InProcess, LocalProcesses, open_cluster
+from ortwin.dataset import part_files, read_table
+from ortwin.experiment import (
     SAMPLE_REPS,
     batch_size,
     execute,
@@ -32,9 +32,9 @@ from twin.experiment import (
     run_arms,
     spans,
 )
-from twin.longrun import ResumeError, run_streamed
-from twin.manifest import build_manifest
-from twin.precision import PrecisionError, half_width, next_reps, parse_targets, status
+from ortwin.longrun import ResumeError, run_streamed
+from ortwin.manifest import build_manifest
+from ortwin.precision import PrecisionError, half_width, next_reps, parse_targets, status
 from twin.scenario import load_scenario, with_horizon
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -118,7 +118,7 @@ def test_results_do_not_depend_on_python_hash_seed(small, tmp_path: Path) -> Non
     """Spawned Dask workers get their own PYTHONHASHSEED: nothing may iterate a set of names."""
     code = ("import sys, hashlib\n"
             "from twin.scenario import load_scenario, with_horizon\n"
-            "from twin.runner import run_replication\n"
+            "from ortwin.runner import run_replication\n"
             f"scn = with_horizon(load_scenario({str(BASELINE)!r}), 1, 'x')\n"
             "for pol in ('as-booked', 'ml-cpsat'):\n"
             "    o = run_replication(scn, pol, 3, 1)\n"

@@ -20,7 +20,7 @@ from helpers_scn import (
     write,
 )
 
-from twin.runner import run_experiment
+from ortwin.experiment import run_experiment
 from twin.scenario import Scenario, ScenarioError, from_mapping, load_scenario
 
 

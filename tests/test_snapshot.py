@@ -9,7 +9,7 @@ import pytest
 from factory import small_mapping
 from scipy import integrate, special
 
-from policies import get_policy
+from ortwin.registry import get_policy
 from twin.demand import draw_week
 from twin.distributions import Lognormal
 from twin.model import SuiteModel

@@ -20,8 +20,8 @@ from calibration.synth import (
     truth_path,
     write_synth,
 )
+from ortwin.runner import run_replication
 from twin.events import CANCEL_REASONS
-from twin.runner import run_replication
 from twin.scenario import load_scenario
 
 SEED = 5

@@ -6,18 +6,17 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from vision.cli import MODEL
 from vision.evaluate import (
     CLIP_MILESTONES,
-    _match,
     delay_table,
     evaluate_days,
     evaluate_delays,
     evaluate_split,
+    match_times,
     scores,
 )
 from vision.render import render_split
-from vision.runtime import StateModel
+from vision.runtime import MODEL, StateModel
 from vision.states import STATES
 
 
@@ -33,7 +32,7 @@ def test_scores_on_a_known_confusion():
 
 
 def test_matching_counts_missed_and_false():
-    got, extra = _match([10.0, 50.0, 90.0], [11.0, 49.0, 200.0, 48.0], window=5.0)
+    got, extra = match_times([10.0, 50.0, 90.0], [11.0, 49.0, 200.0, 48.0], window=5.0)
     assert got == [11.0, 49.0, None] and extra == 2
 
 

@@ -31,7 +31,7 @@ DAY = 1440.0
 
 @pytest.fixture(scope="module")
 def events():
-    from twin.runner import run_replication
+    from ortwin.runner import run_replication
     from twin.scenario import load_scenario, with_horizon
 
     scn = with_horizon(load_scenario("scenarios/baseline.yaml"), 1)

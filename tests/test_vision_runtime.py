@@ -14,11 +14,10 @@ import cv2
 import numpy as np
 import pytest
 
-from twin.cli import main
+from ortwin.cli import main
 from twin.feed import parse_line, read_feed
-from vision.cli import MODEL
 from vision.render import Setup, render_frame, render_video
-from vision.runtime import ModelError, StateModel, preprocess
+from vision.runtime import MODEL, ModelError, StateModel, preprocess
 from vision.states import STATES
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -176,8 +175,8 @@ def test_model_errors_are_one_line():
 def test_core_app_and_cli_never_import_the_vision_stack():
     code = (
         "import sys\n"
-        "import twin.cli\n"
-        "twin.cli.build_parser().parse_args(['vision', 'watch', 'x', '--room', 'OR1'])\n"
+        "import ortwin.cli\n"
+        "ortwin.cli.build_parser().parse_args(['vision', 'watch', 'x', '--room', 'OR1'])\n"
         "from streamlit.testing.v1 import AppTest\n"
         f"AppTest.from_file({str(ROOT / 'app.py')!r}, default_timeout=120).run()\n"
         "heavy = ('torch', 'ultralytics', 'onnxruntime', 'cv2', 'torchvision')\n"

@@ -111,9 +111,9 @@ def read_plan(path: str | Path, scn: Scenario, tz: dt.tzinfo | None = None) -> D
 
 def write_plan(plan: DayPlan, path: str | Path) -> Path:
     """Write a plan file atomically (plan-file columns)."""
-    from twin.runner import _atomic
+    from twin.io import atomic_write
 
     df = plan.cases.assign(date=plan.date.isoformat())[list(PLAN_COLUMNS)]
     p = Path(path)
     p.parent.mkdir(parents=True, exist_ok=True)
-    return _atomic(p, lambda tmp: df.to_csv(tmp, index=False))
+    return atomic_write(p, lambda tmp: df.to_csv(tmp, index=False))

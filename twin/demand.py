@@ -86,7 +86,7 @@ def _profile_cdf(profile: tuple[float, ...]) -> tuple[np.ndarray, np.ndarray]:
     return np.cumsum(p), p
 
 
-def _discharge_time(start: float, los_min: float, profile: list[float], u: float) -> float:
+def discharge_time(start: float, los_min: float, profile: list[float], u: float) -> float:
     """Discharge on the day ``start + los`` falls on, at an hour drawn from ``profile``."""
     day = math.floor((start + los_min) / 1440)
     cdf, p = _profile_cdf(tuple(profile))
@@ -362,7 +362,7 @@ def background_beds(scn: Scenario, streams: Streams, week: Week) -> None:
         los = np.concatenate([los0, unit.background_los_days.ppf(u1[:, 0]) * 1440])
         us = np.concatenate([u0[:, 2], u1[:, 1]])
         week.background[name] = [
-            (float(a), _discharge_time(float(a), float(b), unit.discharge_profile, float(c)))
+            (float(a), discharge_time(float(a), float(b), unit.discharge_profile, float(c)))
             for a, b, c in zip(starts, los, us, strict=True)
         ]
 

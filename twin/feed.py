@@ -214,19 +214,19 @@ def parse_lines(text: str, path: str | Path = "<feed>", first_line: int = 1) -> 
 
 def write_feed(observations: Iterable[Observation], path: str | Path) -> Path:
     """Write observations as JSON lines, atomically."""
-    from twin.runner import _atomic
+    from twin.io import atomic_write
 
     text = "".join(o.line() + "\n" for o in observations)
     p = Path(path)
     p.parent.mkdir(parents=True, exist_ok=True)
-    return _atomic(p, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
+    return atomic_write(p, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
 
 
 def write_schema(path: str | Path = SCHEMA_PATH) -> Path:
     """Write :func:`json_schema` (regenerate the published copy with this)."""
-    from twin.runner import _atomic
+    from twin.io import atomic_write
 
     text = json.dumps(json_schema(), indent=2, sort_keys=True) + "\n"
     p = Path(path)
     p.parent.mkdir(parents=True, exist_ok=True)
-    return _atomic(p, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
+    return atomic_write(p, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))

@@ -19,7 +19,7 @@ from collections.abc import Iterable, Sequence
 import simpy
 
 from twin.booking import planned_turnover
-from twin.demand import PRIORITY_RANK, Case, Week, _discharge_time
+from twin.demand import PRIORITY_RANK, Case, Week, discharge_time
 from twin.events import POLICY_EVENTS, EventLog
 from twin.policy import Move, PlannedCase, Policy, PolicyError, RoomStatus
 from twin.resources import Pool, SpdLine, daily_schedule
@@ -140,7 +140,7 @@ class SuiteModel:
         self.spd = SpdLine(env, log, [(s.name, s.batch) for s in stages], sched,
                            lambda t: self.trays.release({t: 1}))
 
-    def _at(self, t: float, fn, *args) -> None:
+    def at(self, t: float, fn, *args) -> None:
         """Call ``fn(*args)`` at absolute time ``t`` (now if in the past)."""
         self.env.timeout(max(t - self.env.now, 0.0)).callbacks.append(lambda _e: fn(*args))
 
@@ -155,16 +155,16 @@ class SuiteModel:
             if cid in self.week.unbooked:
                 self._finish(cid, "not_started", "not_booked")
             elif c.is_addon:
-                self._at(c.arrival, self._addon_arrives, cid)
+                self.at(c.arrival, self._addon_arrives, cid)
         first_day = int(now // 1440)
         for d in range(first_day, self.scn.horizon_days):
-            self._at(max(d * 1440.0, now), self._plan_day, d, skip)
+            self.at(max(d * 1440.0, now), self._plan_day, d, skip)
         for room in self.scn.rooms:
             for dt in room.downtime:
-                self._at(dt.day * 1440 + dt.start, self._room_down, room.id, dt.day * 1440 + dt.end, dt.reason)
+                self.at(dt.day * 1440 + dt.start, self._room_down, room.id, dt.day * 1440 + dt.end, dt.reason)
         for rid, s, e in self.week.random_downtime:
             if s >= now:
-                self._at(s, self._room_down, rid, e, "failure")
+                self.at(s, self._room_down, rid, e, "failure")
         for (rid, _day), (o, c) in self._windows.items():
             if now <= o < self.end:
                 self.log.room(o, "room_open", rid)
@@ -177,7 +177,7 @@ class SuiteModel:
             leads = resume(self, snap)
         for r in self.scn.rooms:
             env.process(self._room(r.id, leads.get(r.id)))
-        self._at(self.end, self._close_horizon)
+        self.at(self.end, self._close_horizon)
 
     def _background(self, snap: SuiteSnapshot | None) -> None:
         now = self.env.now
@@ -192,13 +192,13 @@ class SuiteModel:
                             continue
                         target -= 1
                     if self.beds.try_acquire({unit: 1}):
-                        self._at(leave, self.beds.release, {unit: 1})
+                        self.at(leave, self.beds.release, {unit: 1})
                 elif admit < self.end:
-                    self._at(admit, self._admit_background, unit, leave)
+                    self.at(admit, self._admit_background, unit, leave)
 
     def _admit_background(self, unit: str, leave: float) -> None:
         if self.beds.try_acquire({unit: 1}):
-            self._at(leave, self.beds.release, {unit: 1})
+            self.at(leave, self.beds.release, {unit: 1})
 
     # --- policy interaction ---------------------------------------------------------------
     def _plan_day(self, day: int, skip: set[str]) -> None:
@@ -267,7 +267,7 @@ class SuiteModel:
         self.down[rid] += 1
         self.log.room(self.env.now, "room_down", rid, detail=reason)
         self.apply(self.policy.on_room_down(rid, until, self))
-        self._at(until, self._room_up, rid)
+        self.at(until, self._room_up, rid)
 
     def _room_up(self, rid: str) -> None:
         self.down[rid] -= 1
@@ -380,7 +380,7 @@ class SuiteModel:
                 yield env.timeout(t - env.now)  # ready in a no-start window: its team waits
             log.case(env.now, "in_room", cid, rid)
             self.state[rid] = ["in_case", cid, env.now, env.now + c.booked_minutes]
-            self._at(env.now + c.booked_minutes + 15, self._running_long, rid, cid)
+            self.at(env.now + c.booked_minutes + 15, self._running_long, rid, cid)
             yield env.timeout(tr.pre)
             phase, remaining = "procedure", tr.duration - tr.pre - tr.post
         if phase == "pre":
@@ -431,8 +431,8 @@ class SuiteModel:
             self.log.case(env.now, "bed_assigned", cid)
             tr = self.week.truth[cid]
             ward = self.scn.beds.icu if unit == "icu" else self.scn.beds.ward
-            leave = _discharge_time(env.now, tr.ward_los, ward.discharge_profile, tr.discharge_u)
-            self._at(leave, self.beds.release, {unit: 1})
+            leave = discharge_time(env.now, tr.ward_los, ward.discharge_profile, tr.discharge_u)
+            self.at(leave, self.beds.release, {unit: 1})
         if in_pacu:
             self.pacu.release({"pacu": 1})
             self.in_pacu.pop(cid, None)

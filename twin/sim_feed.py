@@ -7,12 +7,15 @@ Scenario day ``d`` is dated ``REFERENCE_MONDAY + d`` (day 0 is a Monday).
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import pandas as pd
 
 from twin.dayplan import DayPlan, plan_from_frame
 from twin.feed import PACU, Observation
+from twin.policy import Policy
+from twin.replication import replicate
 from twin.scenario import Scenario, with_horizon
 
 REFERENCE_MONDAY = dt.date(2026, 11, 23)
@@ -41,15 +44,14 @@ class SimDay:
         return {str(k): float(v) for k, v in day.groupby("room")["time"].max().items()}
 
 
-def simulate_day(scn: Scenario, day: int, seed: int, rep: int, policy: str = "manual") -> SimDay:
+def simulate_day(scn: Scenario, day: int, seed: int, rep: int,
+                 policy: Callable[[Scenario], Policy]) -> SimDay:
     """Run replication ``rep`` of ``scn`` (its whole horizon, so the day is booked as full as
-    in any run) and take day ``day``'s plan: every elective the policy scheduled for it, in its
-    room at its planned start."""
-    from twin.runner import run_replication
-
+    in any run) under a fresh ``policy(scenario)`` and take day ``day``'s plan: every elective
+    the policy scheduled for it, in its room at its planned start."""
     if day >= scn.horizon_days:
         scn = with_horizon(scn, day + 1)
-    out = run_replication(scn, policy, seed, rep)
+    out = replicate(scn, policy(scn), seed, rep)
     ev, cases = out.events, out.cases.set_index("case_id")
     sched = ev.loc[(ev["event"] == "scheduled") & (ev["value"] // 1440 == day)]
     sched = sched.drop_duplicates("case_id", keep="last")

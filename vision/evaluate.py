@@ -98,7 +98,7 @@ class DayResult:
         return pd.DataFrame(rows)
 
 
-def _match(true: list[float], found: list[float], window: float) -> tuple[list[float | None], int]:
+def match_times(true: list[float], found: list[float], window: float) -> tuple[list[float | None], int]:
     """Greedy nearest matching of detected to true times within ``window``; returns the matched
     detection per true time (None: missed) and the number of unmatched detections."""
     left = sorted(found)
@@ -113,7 +113,7 @@ def _match(true: list[float], found: list[float], window: float) -> tuple[list[f
     return out, len(left)
 
 
-def _watched_video(model: StateModel, tl, setup, path: Path, seed: int, start: float,
+def watched_video(model: StateModel, tl, setup, path: Path, seed: int, start: float,
                    end: float, seconds_per_frame: float,
                    size: int) -> tuple[list[tuple[int, float, str]], np.ndarray]:
     """Render ``[start, end)`` of a timeline to a video file, read every frame back as
@@ -150,7 +150,7 @@ def evaluate_days(model: StateModel, days: int, seed: int, shift: bool = False,
             rng = np.random.default_rng(child)
             room, tl, start, end = simulated_room_day(scn, seed + 1000, k, pick=k)
             setup = Setup.sample(rng, shift=shift)
-            written, probs = _watched_video(model, tl, setup, Path(tmp) / f"day{k}.avi",
+            written, probs = watched_video(model, tl, setup, Path(tmp) / f"day{k}.avi",
                                             int(rng.integers(2**31)), start, end,
                                             seconds_per_frame, size)
             minutes = [m for _, m, _ in written]
@@ -167,7 +167,7 @@ def evaluate_days(model: StateModel, days: int, seed: int, shift: bool = False,
                         found[m].append(start + c.time / 60.0)
             for m in TIMED:
                 true_t = [t for t, name in true_milestones(tl) if name == m]
-                got, extra = _match(true_t, found[m], window_min)
+                got, extra = match_times(true_t, found[m], window_min)
                 false[m] += extra
                 for t, g in zip(true_t, got, strict=True):
                     rows.append({"day": k, "room": room, "milestone": m, "true_min": t,
@@ -210,7 +210,7 @@ def evaluate_delays(model: StateModel, days: int, seed: int, shift: bool = False
                 if name not in CLIP_MILESTONES:
                     continue
                 a = t - half_min
-                written, probs = _watched_video(model, tl, setup, Path(tmp) / f"c{k}_{j}.avi",
+                written, probs = watched_video(model, tl, setup, Path(tmp) / f"c{k}_{j}.avi",
                                                 int(rng.integers(2**31)), a, t + half_min,
                                                 1.0 / cfg.fps, size)
                 dec = RoomStateDecoder(cfg)

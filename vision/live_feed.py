@@ -13,7 +13,7 @@ import numpy as np
 
 from twin.feed import Observation
 from twin.sim_feed import SimDay
-from vision.evaluate import _watched_video
+from vision.evaluate import watched_video
 from vision.runtime import StateModel
 from vision.temporal import TemporalConfig, changes, observations, smooth
 from vision.timeline import room_timeline
@@ -39,7 +39,7 @@ def camera_feed(sim: SimDay, model: StateModel, seed: int, seconds_per_frame: fl
             w = room.hours[wd]  # type: ignore[index]
             start, end = plan.midnight + w.start - 60.0, plan.midnight + w.end + 180.0
             tl = room_timeline(sim.events, room.id, start, end)
-            written, probs = _watched_video(model, tl, Setup.sample(rng, shift=shift),
+            written, probs = watched_video(model, tl, Setup.sample(rng, shift=shift),
                                             Path(tmp) / f"{room.id}.avi",
                                             int(rng.integers(2**31)), start, end,
                                             seconds_per_frame, size)

@@ -18,6 +18,9 @@ import numpy as np
 from twin.schema import ScenarioError
 from vision.states import STATES
 
+MODEL = Path(__file__).resolve().parent / "models" / "or_states.onnx"
+"""The bundled room-state model (trained by ``make vision-model``)."""
+
 
 class ModelError(ScenarioError):
     """A model file that is missing or unusable; ``str()`` is one line."""

@@ -188,9 +188,10 @@ def simulated_room_day(scn, seed: int, rep: int, room: str | None = None,
     """A room's Monday in replication ``rep`` of ``scn`` under the manual policy: the room
     (``room``, else the ``pick``-th elective room that had cases, cycling), its true timeline,
     and the window shown (an hour before opening to three hours after closing)."""
-    from twin.runner import run_replication
+    from policies.manual import ManualPolicy
+    from twin.replication import replicate
 
-    ev = run_replication(scn, "manual", seed, rep).events
+    ev = replicate(scn, ManualPolicy(scn), seed, rep).events
     if room is None:
         rooms = [r.id for r in scn.rooms if not r.on_call and "mon" in r.hours]
         busy = [r for r in rooms if ((ev["room"] == r) & (ev["event"] == "in_room")).any()]

@@ -19,7 +19,7 @@ CASES = {  # file name -> (scenario, policy, seed, replications, horizon days)
 
 def golden_frame(scenario: str, policy: str, seed: int, reps: int, days: int):
     """The per-replication KPI frame a golden file stores."""
-    from twin.runner import run_experiment
+    from ortwin.experiment import run_experiment
     from twin.scenario import load_scenario, with_horizon
 
     scn = with_horizon(load_scenario(ROOT / scenario), days)

@@ -47,9 +47,9 @@ def sim_tables():
     """(case name, scores) of the simulated day with each recorded feed."""
     from nowcast_accuracy_sim import sim_scenario
 
+    from ortwin.nowcast_eval import score_day
     from twin.dayplan import read_plan
     from twin.feed import read_feed
-    from twin.nowcast_eval import score_day
 
     scn = sim_scenario()
     plan = read_plan(f"{SIM}.plan.csv", scn)
@@ -64,7 +64,7 @@ def sim_tables():
 
 def golden_table() -> pd.DataFrame:
     """The per-hour summary of every golden day."""
-    from twin.nowcast_eval import summary
+    from ortwin.nowcast_eval import summary
 
     rows = [summary(s).assign(case=name) for name, s in real_tables() + sim_tables()]
     t = pd.concat(rows, ignore_index=True)

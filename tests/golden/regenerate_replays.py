@@ -41,7 +41,7 @@ def synthetic_history():
 def replays():
     """(file name, ReplayResult) of every golden replay."""
     from calibration.build import calibrate
-    from calibration.replay import replay_week
+    from ortwin.replay import replay_week
 
     out = []
     k = kaggle_history()

@@ -1,12 +1,12 @@
 """The OR status board's charts (Altair): PACU by hour, and drill-down bars with the
-literature's benchmark lines (:data:`twin.board.BENCHMARKS`)."""
+literature's benchmark lines (:data:`ortwin.board.BENCHMARKS`)."""
 
 from __future__ import annotations
 
 import altair as alt
 import pandas as pd
 
-from twin.board import BENCHMARKS, MEASURES
+from ortwin.board import BENCHMARKS, MEASURES
 from twin.dayplan import DayPlan
 
 

@@ -16,9 +16,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ortwin.summary import cvar
 from twin.kpi_registry import room_days_from_events
 from twin.scenario import Scenario
-from twin.summary import cvar
 
 DAY = 1440
 
@@ -214,7 +214,7 @@ def day_trace(scn: Scenario, policy: str, seed: int, rep: int, day: int,
               base_dir: Path | None = None) -> DayTrace:
     """Re-run replication ``rep`` of ``scn`` under ``policy`` with its event log and return
     ``day`` of it (the same replication the experiment ran: same seed, same patients)."""
-    from twin.runner import run_replication
+    from ortwin.runner import run_replication
 
     out = run_replication(scn, policy, seed, rep, keep_events=True, base_dir=base_dir)
     return trace_from_events(out.events, out.cases, day, scn.name, policy, rep)

@@ -1,5 +1,5 @@
 """What a now-cast says: per-room and per-case forecasts, PACU by hour, alerts in plain words,
-and the policy's day-of proposals, from the replications of :mod:`twin.nowcast`."""
+and the policy's day-of proposals, from the replications of :mod:`ortwin.nowcast`."""
 
 from __future__ import annotations
 
@@ -9,12 +9,12 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from twin.live import LiveState
+from ortwin.live import LiveState
 from twin.restart import case_duration
 from twin.snapshot import SuiteSnapshot
 
 if TYPE_CHECKING:
-    from twin.nowcast import Nowcast, NowcastEngine, RepDay
+    from ortwin.nowcast import Nowcast, NowcastEngine, RepDay
 
 QUANTILES = (0.1, 0.5, 0.9)
 
@@ -42,7 +42,7 @@ def _room_finish(live: LiveState, reps: list[RepDay], room: str) -> np.ndarray:
 def summarise_nowcast(eng: NowcastEngine, live: LiveState, at: float, reps: list[RepDay],
                       stale: set[str]) -> Nowcast:
     """Frames, alerts and feed counts of a now-cast."""
-    from twin.nowcast import Nowcast
+    from ortwin.nowcast import Nowcast
 
     plan, cases = eng.plan, eng.cases
     n = len(reps)
@@ -202,7 +202,7 @@ def proposals(eng: NowcastEngine, live: LiveState, at: float, snap: SuiteSnapsho
               policy: str) -> pd.DataFrame:
     """The policy's day-of answer for each room likely to run past its staffed end: the moves
     it would make now (shown, never applied)."""
-    from policies import get_policy
+    from ortwin.registry import get_policy
     from policies.as_booked import AsBooked
     from twin.demand import Week
     from twin.model import SuiteModel

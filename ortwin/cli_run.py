@@ -1,7 +1,7 @@
 """``ortwin run`` and ``ortwin compare``, and the options every experiment command shares:
 where it runs (``--cluster``, ``--workers``), streaming and resuming (``--out``, ``--resume``,
 ``--events``, ``--batch-size``) and precision (``--precision``, ``--max-reps``). A thin layer
-over :mod:`twin.cluster`, :mod:`twin.experiment` and :mod:`twin.longrun`."""
+over :mod:`ortwin.cluster`, :mod:`ortwin.experiment` and :mod:`ortwin.longrun`."""
 
 from __future__ import annotations
 
@@ -12,10 +12,10 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from twin.cli import UsageError, _check_out, _load
-from twin.cluster import ClusterError, open_cluster
-from twin.experiment import EVENTS
-from twin.longrun import DEFAULT_MAX_REPS, PRECISION_START
+from ortwin.cli import UsageError, check_out_path, load_for_run
+from ortwin.cluster import ClusterError, open_cluster
+from ortwin.experiment import EVENTS
+from ortwin.longrun import DEFAULT_MAX_REPS, PRECISION_START
 
 
 def add_cluster_options(p: argparse.ArgumentParser, whole: Callable[[str, int], Any],
@@ -98,8 +98,8 @@ def first_round(args: argparse.Namespace) -> int:
 def _targets(text: str | None):
     if not text:
         return None
-    from twin.compare import CompareError, check_kpis
-    from twin.precision import PrecisionError, parse_targets
+    from ortwin.compare import CompareError, check_kpis
+    from ortwin.precision import PrecisionError, parse_targets
 
     try:
         targets = parse_targets(text)
@@ -111,7 +111,7 @@ def _targets(text: str | None):
 
 def _streamed(args: argparse.Namespace, arms: list, out: Path, manifest: dict, events: str,
               desc: str):
-    from twin.longrun import Interrupted, ResumeError, run_streamed
+    from ortwin.longrun import Interrupted, ResumeError, run_streamed
 
     targets = _targets(args.precision)
     reps = first_round(args)
@@ -150,14 +150,14 @@ def _where(res) -> str:
 
 def cmd_run(args: argparse.Namespace) -> int:
     """``ortwin run``."""
-    from twin.experiment import make_arm
-    from twin.manifest import build_manifest
-    from twin.precision import format_status
-    from twin.summary import format_table
+    from ortwin.experiment import make_arm
+    from ortwin.manifest import build_manifest
+    from ortwin.precision import format_status
+    from ortwin.summary import format_table
 
-    scn = _load(args.scenario, args.days)
+    scn = load_for_run(args.scenario, args.days)
     out = Path(args.out) if args.out else Path("out") / scn.name
-    _check_out("--out", out)
+    check_out_path("--out", out)
     seed = scn.seed if args.seed is None else args.seed
     reps = first_round(args)
     events = args.events or ("none" if args.no_events else
@@ -180,8 +180,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def cmd_compare(args: argparse.Namespace) -> int:
     """``ortwin compare``."""
-    from policies import POLICIES
-    from twin.compare import (
+    from ortwin.compare import (
         CompareError,
         check_kpis,
         comparison,
@@ -189,9 +188,10 @@ def cmd_compare(args: argparse.Namespace) -> int:
         resolve_policies,
         write_differences,
     )
-    from twin.experiment import make_arm
-    from twin.manifest import build_manifest
-    from twin.precision import format_status
+    from ortwin.experiment import make_arm
+    from ortwin.manifest import build_manifest
+    from ortwin.precision import format_status
+    from ortwin.registry import POLICIES
 
     def names(text: str | None) -> list[str] | None:
         return None if text is None else [t.strip() for t in text.split(",") if t.strip()]
@@ -205,14 +205,14 @@ def cmd_compare(args: argparse.Namespace) -> int:
     seen: dict[str, str] = {}
     scns = []
     for path in args.scenarios:
-        scn = _load(path, args.days)
+        scn = load_for_run(path, args.days)
         if scn.name in seen:
             raise UsageError(f"--scenarios {path}: name {scn.name!r} is also the name of "
                            f"{seen[scn.name]}")
         seen[scn.name] = path
         scns.append(scn)
     out = Path(args.out)
-    _check_out("--out", out)
+    check_out_path("--out", out)
     seeds = [scn.seed if args.seed is None else args.seed for scn in scns]
     arms = [make_arm(scn, pol, s, Path(path).parent)
             for scn, s, path in zip(scns, seeds, args.scenarios, strict=True) for pol in pols]

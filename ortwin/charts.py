@@ -1,6 +1,6 @@
 """Altair charts of results, shared by the what-if app and the HTML report.
 
-Each function takes the tidy frames of :mod:`twin.compare` and :mod:`twin.outcomes` and returns
+Each function takes the tidy frames of :mod:`ortwin.compare` and :mod:`ortwin.outcomes` and returns
 an Altair chart with its data inline (no URL), so the same spec renders in Streamlit, in a
 self-contained HTML file and as a PNG.
 """
@@ -10,8 +10,8 @@ from __future__ import annotations
 import altair as alt
 import pandas as pd
 
+from ortwin.outcomes import DayTrace
 from twin.kpis import kpi_def
-from twin.outcomes import DayTrace
 
 _MONDAY = pd.Timestamp("2024-01-01")  # a Monday: day 0 of a horizon, for time axes
 KIND_COLOURS = {"pacu_hold": "#111111", "turnover": "#c7c7c7", "down": "#7f7f7f"}
@@ -81,7 +81,7 @@ def kpi_distribution(replications: pd.DataFrame, kpi: str, kind: str = "box") ->
 def exceedance_chart(curves: pd.DataFrame, tails: pd.DataFrame | None = None,
                      title: str = "Daily suite overtime: chance of exceeding") -> alt.Chart:
     """Exceedance curves (``x`` vs ``p_exceed``) per scenario and policy, with a rule at each
-    arm's P90 when ``tails`` (:func:`twin.outcomes.tail_table`) is given."""
+    arm's P90 when ``tails`` (:func:`ortwin.outcomes.tail_table`) is given."""
     data = _arm(curves)
     base = alt.Chart(data, title=title).mark_line(interpolate="step-after").encode(
         x=alt.X("x:Q", title="overtime minutes in a day (all rooms)",

@@ -85,15 +85,15 @@ class DayRecommendation:
 
     def write(self, out_dir: str | Path) -> tuple[Path, Path]:
         """Write ``plan.csv`` and ``plan.json`` into ``out_dir``, each atomically."""
-        from twin.runner import _atomic
+        from twin.io import atomic_write
 
         out = Path(out_dir)
         csv_text = self.frame().to_csv(index=False, lineterminator="\n")
         json_text = json.dumps(self.to_json(), indent=1, ensure_ascii=False) + "\n"
         out.mkdir(parents=True, exist_ok=True)
-        csv_path = _atomic(out / "plan.csv",
+        csv_path = atomic_write(out / "plan.csv",
                            lambda tmp: Path(tmp).write_text(csv_text, encoding="utf-8"))
-        json_path = _atomic(out / "plan.json",
+        json_path = atomic_write(out / "plan.json",
                             lambda tmp: Path(tmp).write_text(json_text, encoding="utf-8"))
         return csv_path, json_path
 
@@ -191,8 +191,8 @@ def recommend_day(scenario: Scenario, booked: pd.DataFrame, day: int, *, seed: i
                   deterministic_time: float | None = None, wall_time: float = 120.0,
                   source: str | Path = "<booked list>") -> DayRecommendation:
     """The ml-cpsat plan of ``day``'s cases of a checked booked list, explained."""
+    from calibration.training import trained_model
     from policies.cpsat_explain import explain_plan
-    from policies.duration_model import trained_model
     from policies.ml_cpsat import BOUND_TIME, MlCpsatPolicy
     from twin.dayplan import with_parallel_rooms
     from twin.demand import booked_cases

@@ -1,6 +1,6 @@
 """Release gates: KPI thresholds per scenario and policy, checked on fresh simulation runs.
 
-A gates file (YAML, validated by pydantic v2, unknown keys rejected; :mod:`twin.gate_spec`)
+A gates file (YAML, validated by pydantic v2, unknown keys rejected; :mod:`ortwin.gate_spec`)
 names scenarios, run settings (``reps``, ``seed``, ``days``) and a list of gates. Each gate
 takes one KPI for one scenario and policy and checks it in one of three ways:
 
@@ -20,7 +20,7 @@ takes one KPI for one scenario and policy and checks it in one of three ways:
 before anything runs; each problem raises :class:`GateError` naming the file and field.
 :func:`run_gates` runs each distinct scenario x policy once (the other policy of a versus gate
 included) and evaluates every gate; :meth:`GateReport.write` writes results, JUnit XML and
-markdown (:mod:`twin.gate_report`), each file atomically. Paths in a gates file are relative
+markdown (:mod:`ortwin.gate_report`), each file atomically. Paths in a gates file are relative
 to the gates file.
 """
 
@@ -36,15 +36,16 @@ from typing import Literal
 
 import pandas as pd
 
-from twin.cluster import Executor
-from twin.gate_report import (
+from ortwin.cluster import Executor
+from ortwin.experiment import run_experiment
+from ortwin.gate_report import (
     fmt_num,
     fmt_signed,
     format_markdown,
     format_report,
     junit_xml,
 )
-from twin.gate_spec import (
+from ortwin.gate_spec import (
     STATISTICS,
     Gate,
     GateError,
@@ -55,9 +56,9 @@ from twin.gate_spec import (
     load_gates,
     read_summary,
 )
+from ortwin.summary import paired_difference
+from twin.io import atomic_write
 from twin.kpis import kpi_def
-from twin.runner import _atomic, run_experiment
-from twin.summary import paired_difference
 
 __all__ = [
     "OPS", "RESULT_COLUMNS", "STATISTICS", "Gate", "GateError", "GatePlan", "GateReport",
@@ -196,7 +197,7 @@ def _versus(i: int, g: Gate, scn_name: str, actual: float, table: pd.DataFrame,
 
 def evaluate(plan: GatePlan, summary: pd.DataFrame,
              replications: pd.DataFrame | None = None) -> list[GateResult]:
-    """Check every gate of ``plan`` against ``summary`` (a :func:`twin.summary.summarise`
+    """Check every gate of ``plan`` against ``summary`` (a :func:`ortwin.summary.summarise`
     frame covering the plan's arms); versus gates need the ``replications`` behind it."""
     table = summary.set_index(["scenario", "policy", "kpi"])
     out = []
@@ -274,20 +275,20 @@ class GateReport:
             out.mkdir(parents=True, exist_ok=True)
             for name, df in (("replications", self.replications), ("summary", self.summary),
                              ("gate_results", self.frame())):
-                written.append(_atomic(out / f"{name}.parquet",
+                written.append(atomic_write(out / f"{name}.parquet",
                                        lambda p, d=df: d.to_parquet(p, index=False)))
-            written.append(_atomic(out / "summary.csv",
+            written.append(atomic_write(out / "summary.csv",
                                    lambda p: self.summary.to_csv(p, index=False)))
         if junit is not None:
             j = Path(junit)
             j.parent.mkdir(parents=True, exist_ok=True)
             xml = junit_xml(self)
-            written.append(_atomic(j, lambda p: Path(p).write_bytes(xml)))
+            written.append(atomic_write(j, lambda p: Path(p).write_bytes(xml)))
         if markdown is not None:
             m = Path(markdown)
             m.parent.mkdir(parents=True, exist_ok=True)
             md = format_markdown(self)
-            written.append(_atomic(m, lambda p: Path(p).write_text(md, encoding="utf-8")))
+            written.append(atomic_write(m, lambda p: Path(p).write_text(md, encoding="utf-8")))
         return written
 
 
@@ -309,7 +310,7 @@ def run_gates(plan: GatePlan, workers: int | None = None,
               cluster: str | Executor | None = None) -> GateReport:
     """Run each distinct scenario x policy of ``plan`` once (``reps``/``seed`` of the gates
     file, the same seed for every policy of a scenario, so versus gates pair replication ``i``
-    of both policies) and evaluate every gate. ``cluster``: an open :mod:`twin.cluster`
+    of both policies) and evaluate every gate. ``cluster``: an open :mod:`ortwin.cluster`
     executor or a ``--cluster`` value (see :func:`run_experiment`)."""
     reps_frames, summ_frames, seconds = [], [], {}
     for arm, res, secs in _run_arms(plan, workers, progress, cluster):
@@ -332,5 +333,5 @@ def write_baseline(plan: GatePlan, out: str | Path, workers: int | None = None,
     path = Path(out)
     path.parent.mkdir(parents=True, exist_ok=True)
     if path.suffix == ".parquet":
-        return _atomic(path, lambda p: summary.to_parquet(p, index=False))
-    return _atomic(path, lambda p: summary.to_csv(p, index=False))
+        return atomic_write(path, lambda p: summary.to_parquet(p, index=False))
+    return atomic_write(path, lambda p: summary.to_csv(p, index=False))

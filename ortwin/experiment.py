@@ -3,9 +3,9 @@
 A task is ``run_part(arm, lo, hi, events)``: replications ``lo..hi-1`` of one arm, a pure
 function of small arguments. Replication ``i`` rebuilds its own streams from
 ``SeedSequence(seed, spawn_key=(i, ...))`` (:mod:`twin.streams`), so a worker needs only the
-arm (installed once per worker by :meth:`~twin.cluster.Executor.share`) and two integers, and
+arm (installed once per worker by :meth:`~ortwin.cluster.Executor.share`) and two integers, and
 the results are the same bit for bit whatever the batch size, the number of workers, the place
-(:mod:`twin.cluster`) or the order tasks finish in.
+(:mod:`ortwin.cluster`) or the order tasks finish in.
 
 Task ranges do not depend on the workers: :func:`batch_size` picks the replications per task
 from the replication count alone (see docs/scaleout.md for the measurement behind it).
@@ -22,10 +22,11 @@ from pathlib import Path
 
 import pandas as pd
 
-from twin.cluster import Executor, InProcess, using
-from twin.runner import RepOutput, Results, quiet_gc, run_replication
+from ortwin.cluster import Executor, InProcess, using
+from ortwin.runner import Results, run_replication
+from ortwin.summary import summarise
+from twin.replication import RepOutput, quiet_gc
 from twin.scenario import Scenario
-from twin.summary import summarise
 
 EVENTS = ("none", "sample", "all")
 """``--events``: no event logs, those of replications ``0..SAMPLE_REPS-1`` of every arm (the same
@@ -78,7 +79,7 @@ class Arm:
 
     def token(self) -> str:
         """A short content hash naming this arm's tasks (Dask keys)."""
-        from twin.manifest import scenario_hash
+        from ortwin.manifest import scenario_hash
 
         h = hashlib.sha256(json.dumps([scenario_hash(self.scenario), self.policy, self.seed,
                                        booked_hash(self.booked)]).encode())

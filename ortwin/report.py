@@ -21,12 +21,12 @@ from pathlib import Path
 import altair as alt
 import pandas as pd
 
-from twin import charts, outcomes
-from twin.compare import DEFAULT_KPIS, Comparison, scenario_effects
+from ortwin import charts, outcomes
+from ortwin.compare import DEFAULT_KPIS, Comparison, scenario_effects
+from ortwin.manifest import METHODS
+from ortwin.summary import fmt_number
+from twin.io import atomic_write
 from twin.kpis import kpi_def
-from twin.manifest import METHODS
-from twin.runner import _atomic
-from twin.summary import _fmt
 
 DISTRIBUTION_KPIS: tuple[str, ...] = (
     "overtime_minutes", "utilisation", "cases_cancelled", "pacu_hold_minutes", "cost_total",
@@ -74,7 +74,7 @@ def _table(df: pd.DataFrame, classes: dict[int, str] | None = None) -> str:
         cls = (classes or {}).get(i, "")
         cells = []
         for j, v in enumerate(r):
-            text = _fmt(v) if isinstance(v, float) else html.escape(str(v))
+            text = fmt_number(v) if isinstance(v, float) else html.escape(str(v))
             c = f' class="{cls}"' if cls and j == len(r) - 1 else ""
             cells.append(f"<td{c}>{text}</td>")
         rows.append("<tr>" + "".join(cells) + "</tr>")
@@ -101,7 +101,7 @@ def kpi_table(comp: Comparison, scenario: str, kpis: Sequence[str] = DEFAULT_KPI
             r = r.iloc[0]
             d = kpi_def(k)
             rows.append({"KPI": d.label, "unit": d.unit, "policy": pol, "mean": r["mean"],
-                         "95% CI": f"[{_fmt(r['ci95_low'])}, {_fmt(r['ci95_high'])}]",
+                         "95% CI": f"[{fmt_number(r['ci95_low'])}, {fmt_number(r['ci95_high'])}]",
                          "P50": r["p50"], "P90": r["p90"], "P95": r["p95"],
                          "CVaR95": r["cvar95"]})
     return pd.DataFrame(rows)
@@ -115,7 +115,7 @@ def difference_table(comp: Comparison, scenario: str, kpis: Sequence[str] = DEFA
     return pd.DataFrame({
         "KPI": [kpi_def(k).label for k in d["kpi"]], "policy": d["policy"].to_numpy(),
         f"mean diff vs {comp.reference}": d["mean_diff"].to_numpy(float),
-        "95% CI": [f"[{_fmt(a)}, {_fmt(b)}]" for a, b in zip(d["ci_low"], d["ci_high"],
+        "95% CI": [f"[{fmt_number(a)}, {fmt_number(b)}]" for a, b in zip(d["ci_low"], d["ci_high"],
                                                             strict=True)],
         "pairs": d["n"].to_numpy(), "verdict": d["verdict"].to_numpy(),
     })
@@ -139,7 +139,7 @@ class _Charts:
             slug = re.sub(r"[^A-Za-z0-9_.-]+", "_", name).strip("_")
             path = self.png_dir / f"{len(self.specs):02d}_{slug}.png"
             png = vl_convert.vegalite_to_png(spec, scale=2)
-            self.pngs.append(_atomic(path, lambda p, b=png: Path(p).write_bytes(b)))
+            self.pngs.append(atomic_write(path, lambda p, b=png: Path(p).write_bytes(b)))
         return f'<div class="chart" id="{cid}" data-chart="{html.escape(name)}"></div>'
 
 
@@ -252,7 +252,7 @@ def _effects_section(comp: Comparison, scenarios: list[str], kpis: Sequence[str]
         "scenario": eff["scenario"], "policy": eff["policy"],
         "KPI": [kpi_def(k).label for k in eff["kpi"]], base: eff["base_mean"],
         "scenario mean": eff["mean"], "difference": eff["mean_diff"],
-        "95% CI": [f"[{_fmt(a)}, {_fmt(b)}]" for a, b in zip(eff["ci_low"], eff["ci_high"],
+        "95% CI": [f"[{fmt_number(a)}, {fmt_number(b)}]" for a, b in zip(eff["ci_low"], eff["ci_high"],
                                                             strict=True)],
         "verdict": eff["verdict"]})
     out.append(_table(table, {j: v for j, v in enumerate(table["verdict"])}))
@@ -303,4 +303,4 @@ def write_report(comp: Comparison, out: str | Path, title: str = "ORTwin results
     page, pngs = render_report(comp, title, png_dir)
     path = Path(out)
     path.parent.mkdir(parents=True, exist_ok=True)
-    return _atomic(path, lambda p: Path(p).write_text(page, encoding="utf-8")), pngs
+    return atomic_write(path, lambda p: Path(p).write_text(page, encoding="utf-8")), pngs

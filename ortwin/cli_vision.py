@@ -1,4 +1,4 @@
-"""``ortwin vision ...``: render, train, watch, evaluate. Registered by :mod:`twin.cli`.
+"""``ortwin vision ...``: render, train, watch, evaluate. Registered by :mod:`ortwin.cli`.
 
 Parsing imports nothing heavy; each command imports OpenCV, onnxruntime or Ultralytics only
 when it runs. Exit status as everywhere in ``ortwin``: 0 success, 2 bad input (one line).
@@ -12,8 +12,7 @@ import json
 import sys
 from pathlib import Path
 
-MODEL = Path(__file__).resolve().parent / "models" / "or_states.onnx"
-"""The committed room-state model (trained by ``make vision-model``)."""
+from vision.runtime import MODEL
 
 
 def _when(text: str) -> dt.datetime:
@@ -113,7 +112,7 @@ def _render(args: argparse.Namespace) -> int:
 
         scn = with_horizon(load_scenario("scenarios/baseline.yaml"), 1)
         if args.room not in [r.id for r in scn.rooms]:
-            from twin.cli import UsageError
+            from ortwin.cli import UsageError
 
             raise UsageError(f"--room {args.room}: not a room of the baseline scenario")
         _, tl, start, end = simulated_room_day(scn, args.seed, 0, args.room)
@@ -137,7 +136,7 @@ def _train(args: argparse.Namespace) -> int:
     try:
         import ultralytics  # noqa: F401
     except ImportError:
-        from twin.cli import UsageError
+        from ortwin.cli import UsageError
 
         raise UsageError("training needs the 'vision-train' extra: pip install "
                          "'ortwin[vision-train]'") from None
@@ -225,7 +224,7 @@ def _evaluate(args: argparse.Namespace) -> int:
 
         summary = Path(args.train_summary)
         if not summary.is_file():
-            from twin.cli import UsageError
+            from ortwin.cli import UsageError
 
             raise UsageError(f"--train-summary {summary}: file not found (run ortwin vision "
                              "train first)")

@@ -32,7 +32,7 @@ def cvar(values: Sequence[float] | np.ndarray, alpha: float = 0.95,
     return float(v[v >= np.quantile(v, alpha)].mean())
 
 
-def _t_interval(v: np.ndarray, level: float = 0.95) -> tuple[float, float, float]:
+def t_interval(v: np.ndarray, level: float = 0.95) -> tuple[float, float, float]:
     """Mean and two-sided t-interval of the mean (NaN bounds with fewer than 2 values)."""
     n = len(v)
     if n == 0:
@@ -48,7 +48,7 @@ def _describe(values: np.ndarray, better: Literal["lower", "higher"]) -> list[fl
     v = values[~np.isnan(values)]
     if not len(v):
         return [0.0] + [math.nan] * (len(STATS) - 1)
-    mean, lo, hi = _t_interval(v)
+    mean, lo, hi = t_interval(v)
     sd = float(v.std(ddof=1)) if len(v) > 1 else math.nan
     p50, p90, p95 = (float(x) for x in np.percentile(v, (50, 90, 95)))
     return [float(len(v)), mean, sd, lo, hi, p50, p90, p95, cvar(v, 0.95, better)]
@@ -94,10 +94,11 @@ def paired_difference(reps: pd.DataFrame, kpi: str, policy_a: str, policy_b: str
         return s.astype(float)
 
     both = pd.concat([side(policy_a), side(policy_b)], axis=1, join="inner").dropna()
-    return _t_interval(both.iloc[:, 0].to_numpy() - both.iloc[:, 1].to_numpy(), level)
+    return t_interval(both.iloc[:, 0].to_numpy() - both.iloc[:, 1].to_numpy(), level)
 
 
-def _fmt(x: float) -> str:
+def fmt_number(x: float) -> str:
+    """A number for a table: "-" for none or NaN, fewer decimals the larger it is."""
     if x is None or (isinstance(x, float) and math.isnan(x)):
         return "-"
     a = abs(x)
@@ -120,7 +121,7 @@ def format_table(summary: pd.DataFrame) -> str:
     for key, g in groups:
         key_t = key if isinstance(key, tuple) else (key,)
         lines = [[kpi_def(r.kpi).label, kpi_def(r.kpi).unit,
-                  *(_fmt(getattr(r, c)) for c in ("mean", "p50", "p90", "p95", "cvar95"))]
+                  *(fmt_number(getattr(r, c)) for c in ("mean", "p50", "p90", "p95", "cvar95"))]
                  for r in g.itertuples(index=False)]
         widths = [max(len(h), *(len(ln[i]) for ln in lines)) if lines else len(h)
                   for i, h in enumerate(heads)]

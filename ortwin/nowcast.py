@@ -1,6 +1,6 @@
 """The now-cast: the rest of the day, forecast from the plan, the live state and the scenario.
 
-At a time ``t`` the live state (:mod:`twin.live`) becomes a snapshot of the suite — cases done,
+At a time ``t`` the live state (:mod:`ortwin.live`) becomes a snapshot of the suite — cases done,
 the case in each room with its phase and elapsed time, turnovers under way, patients in PACU —
 and the twin (:class:`~twin.model.SuiteModel` under the ``as-booked`` policy: the plan runs as
 planned) runs ``reps`` replications from ``t`` to the end of the day. Work in progress gets its
@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from ortwin.live import LiveState
 from twin.booked_duration import booked_duration
 from twin.dayplan import DayPlan
 from twin.demand import (
@@ -32,7 +33,6 @@ from twin.demand import (
     truth_uniforms,
     truths_from_uniforms,
 )
-from twin.live import LiveState
 from twin.model import SuiteModel
 from twin.restart import case_duration
 from twin.scenario import Scenario
@@ -257,10 +257,10 @@ def run_rep(scn: Scenario, cases: dict[str, Case], truths: dict, snap: SuiteSnap
         keep = np.sort(leaves)[len(leaves) - k:]
         model.beds.seize({unit: len(keep)})
         for t in keep[np.isfinite(keep)]:
-            model._at(float(t), model.beds.release, {unit: 1})
+            model.at(float(t), model.beds.release, {unit: 1})
     for tray, back in trays_away:
         model.trays.seize({tray: 1})
-        model._at(back, model.trays.release, {tray: 1})
+        model.at(back, model.trays.release, {tray: 1})
     model.env.run(until=model.end + RUN_PAST_MIN)
     out, start, cancelled, pin, pacu, req, holds = {}, {}, set(), {}, [], {}, []
     for t, ev, cid, room, *_ in model.log.rows:
@@ -484,12 +484,12 @@ class NowcastEngine:
             for cid, t in rolled.items():
                 day.out[cid] = (t, self.cases[cid].booked_room)
             reps.append(day)
-        from twin.nowcast_summary import summarise_nowcast
+        from ortwin.nowcast_summary import summarise_nowcast
 
         nc = summarise_nowcast(self, live, at, reps, stale)
         nc.notes = list(self.notes)
         if policy is not None:
-            from twin.nowcast_summary import proposals
+            from ortwin.nowcast_summary import proposals
 
             nc.proposals = proposals(self, live, at, base, nc, policy)
         nc.seconds = time.perf_counter() - t0

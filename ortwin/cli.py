@@ -1,4 +1,4 @@
-"""The ``ortwin`` command: a thin layer over :mod:`twin.runner` and :mod:`twin.scenario`.
+"""The ``ortwin`` command: a thin layer over :mod:`ortwin.runner` and :mod:`twin.scenario`.
 
 Exit status: 0 success, 2 bad input (one line on stderr naming the file, the field and what was
 expected; no traceback), 1 an unexpected failure (``gate``: also a gate that does not hold).
@@ -46,8 +46,8 @@ class _Parser(argparse.ArgumentParser):
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of ``ortwin`` and its subcommands."""
-    from policies import POLICIES
-    from twin.cli_run import add_cluster_options, add_long_run_options
+    from ortwin.cli_run import add_cluster_options, add_long_run_options
+    from ortwin.registry import POLICIES
 
     p = _Parser(prog="ortwin", description=(
         "ORTwin: a discrete-event digital twin of a hospital surgical suite. Run YAML scenarios "
@@ -140,10 +140,10 @@ def build_parser() -> argparse.ArgumentParser:
     rp.add_argument("--png", default=None, metavar="DIR",
                     help="also write every chart as a PNG (for slides) into DIR")
 
-    from calibration.cli import add_parsers
-    from policies.plan_cli import add_parsers as add_plan
-    from twin.nowcast_cli import add_parsers as add_nowcast
-    from vision.cli import add_parsers as add_vision
+    from ortwin.cli_calibrate import add_parsers
+    from ortwin.cli_plan import add_parsers as add_plan
+    from ortwin.cli_vision import add_parsers as add_vision
+    from ortwin.nowcast_cli import add_parsers as add_nowcast
 
     add_parsers(sub, _whole, _seed)
     add_nowcast(sub, _whole, _seed)
@@ -152,7 +152,8 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def _load(path: str, days: int | None = None) -> Scenario:
+def load_for_run(path: str, days: int | None = None) -> Scenario:
+    """The scenario at ``path``, cut to its first ``days`` days when given."""
     scn = load_scenario(path)
     return scn if days is None else with_horizon(scn, days, path)
 
@@ -172,7 +173,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
     return status
 
 
-def _check_out(option: str, path: Path, is_file: bool = False) -> None:
+def check_out_path(option: str, path: Path, is_file: bool = False) -> None:
     """Fail early (exit 2) when an output path cannot be a directory (or, for files, a file)."""
     if is_file and path.is_dir():
         raise UsageError(f"{option} {path}: expected a file, {path} is a directory")
@@ -184,13 +185,13 @@ def _check_out(option: str, path: Path, is_file: bool = False) -> None:
 
 def cmd_report(args: argparse.Namespace) -> int:
     """``ortwin report``."""
-    from twin.compare import CompareError, read_comparison
-    from twin.report import write_report
+    from ortwin.compare import CompareError, read_comparison
+    from ortwin.report import write_report
 
     out = Path(args.out) if args.out else Path(args.results) / "report.html"
-    _check_out("-o", out, is_file=True)
+    check_out_path("-o", out, is_file=True)
     if args.png:
-        _check_out("--png", Path(args.png))
+        check_out_path("--png", Path(args.png))
     try:
         comp = read_comparison(args.results)
     except CompareError as e:
@@ -206,8 +207,8 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 def cmd_gate(args: argparse.Namespace) -> int:
     """``ortwin gate``: 0 when every gate holds, 1 when one fails."""
-    from twin.cli_run import Progress, cluster_session
-    from twin.gate import GateError, format_report, load_gates, run_gates
+    from ortwin.cli_run import Progress, cluster_session
+    from ortwin.gate import GateError, format_report, load_gates, run_gates
 
     try:
         plan = load_gates(args.gates)
@@ -216,9 +217,9 @@ def cmd_gate(args: argparse.Namespace) -> int:
     out = Path(args.out) if args.out else Path("out") / "gate" / Path(args.gates).stem
     junit = Path(args.junit) if args.junit else out / "junit.xml"
     markdown = Path(args.markdown) if args.markdown else out / "gates.md"
-    _check_out("--out", out)
-    _check_out("--junit", junit, is_file=True)
-    _check_out("--markdown", markdown, is_file=True)
+    check_out_path("--out", out)
+    check_out_path("--junit", junit, is_file=True)
+    check_out_path("--markdown", markdown, is_file=True)
     with cluster_session(args.cluster, args.workers or plan.spec.workers) as ex:
         bar = Progress(args.progress, "gate")  # after the line that says where the run goes
         bar.total(plan.spec.reps * len(plan.arms()))
@@ -237,11 +238,11 @@ def cmd_gate(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``ortwin`` console script."""
-    from calibration.cli import COMMANDS
-    from policies.plan_cli import COMMANDS as PLAN
-    from twin.cli_run import cmd_compare, cmd_run
-    from twin.nowcast_cli import COMMANDS as NOWCAST
-    from vision.cli import COMMANDS as VISION
+    from ortwin.cli_calibrate import COMMANDS
+    from ortwin.cli_plan import COMMANDS as PLAN
+    from ortwin.cli_run import cmd_compare, cmd_run
+    from ortwin.cli_vision import COMMANDS as VISION
+    from ortwin.nowcast_cli import COMMANDS as NOWCAST
 
     args = build_parser().parse_args(argv)
     try:

@@ -2,7 +2,7 @@
 scenarios and reads the baselines of its relative gates before anything runs.
 
 Every problem raises :class:`GateError` with a one-line message naming the file and the field.
-:mod:`twin.gate` runs and evaluates the gates; see its docstring for the three kinds.
+:mod:`ortwin.gate` runs and evaluates the gates; see its docstring for the three kinds.
 """
 
 from __future__ import annotations
@@ -297,7 +297,7 @@ def load_gates(path: str | Path, check_baselines: bool = True) -> GatePlan:
     relative gate's baseline value (unless ``check_baselines`` is false, as when writing the
     baseline); raises :class:`GateError` (or ``ScenarioError`` for a bad scenario file) before
     anything runs."""
-    from policies import POLICIES
+    from ortwin.registry import POLICIES
 
     path = Path(path)
     data = _read_yaml(path)

@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pandas as pd
 
+from ortwin.live import LiveConfig, LiveState
+from ortwin.nowcast import Nowcast, NowcastConfig, NowcastEngine
 from twin.dayplan import DayPlan, read_plan, write_plan
 from twin.feed import Feed, FeedError, parse_lines, parse_zone, read_feed, write_feed
-from twin.live import LiveConfig, LiveState
-from twin.nowcast import Nowcast, NowcastConfig, NowcastEngine
 from twin.scenario import Scenario, ScenarioError, hhmm, load_scenario
 
 
@@ -138,12 +138,12 @@ def _at(text: str | None, plan: DayPlan, live: LiveState) -> float:
 
 
 def _write_json(nc: Nowcast, path: str) -> None:
-    from twin.runner import _atomic
+    from twin.io import atomic_write
 
     p = Path(path)
     p.parent.mkdir(parents=True, exist_ok=True)
     text = json.dumps(nowcast_json(nc), indent=1)
-    _atomic(p, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
+    atomic_write(p, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
 
 
 def load_inputs(scenario: str | Path, plan: str | Path, events: str | Path,
@@ -226,9 +226,11 @@ def cmd_feed(args: argparse.Namespace) -> int:
         plan, obs, notes = pb.plan, pb.observations, pb.notes
         where = f" (times in {zone})" if zone else ""
     else:
+        from ortwin.registry import get_policy
         from twin.sim_feed import events_feed, simulate_day
 
-        sim = simulate_day(load_scenario(args.scenario), args.day, args.seed, args.rep)
+        sim = simulate_day(load_scenario(args.scenario), args.day, args.seed, args.rep,
+                           lambda scn: get_policy("manual", scn))
         plan, obs, notes, out, where = sim.plan, events_feed(sim), [], args.scenario, ""
         write_plan(plan, args.plan_out)
         write_feed(obs, args.feed_out)

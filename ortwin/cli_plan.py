@@ -1,5 +1,5 @@
 """``ortwin plan``: tomorrow's recommended schedule from a scenario, a booked list and a day
-(a thin layer over :func:`policies.recommend.recommend_day`)."""
+(a thin layer over :func:`ortwin.recommend.recommend_day`)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import argparse
 import json
 from pathlib import Path
 
-from policies.recommend import DayRecommendation, pick_day, read_booked, recommend_day
+from ortwin.recommend import DayRecommendation, pick_day, read_booked, recommend_day
 from twin.scenario import load_scenario
 
 
@@ -60,8 +60,8 @@ def format_plan(rec: DayRecommendation) -> str:
 
 def cmd_plan(args: argparse.Namespace) -> int:
     """``ortwin plan``."""
+    from ortwin.cli import UsageError
     from twin.booked_list import booked_list_path, read_booked_list
-    from twin.cli import UsageError
 
     scn = load_scenario(args.scenario)
     out = Path(args.out) if args.out else Path("out") / "plan" / scn.name

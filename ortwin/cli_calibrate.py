@@ -1,5 +1,5 @@
 """The history commands of ``ortwin``: ``synth-history``, ``history-check``, ``calibrate`` and
-``replay`` (thin layers over :mod:`calibration`). Registered by :mod:`twin.cli`.
+``replay`` (thin layers over :mod:`calibration`). Registered by :mod:`ortwin.cli`.
 
 Exit status as everywhere in ``ortwin``: 0 success, 2 bad input (one line), and for ``replay`` 1
 when the share of KPIs inside the simulated interval is below ``--min-coverage``.
@@ -37,7 +37,7 @@ def _share(text: str) -> float:
 
 def add_parsers(sub, whole, seed) -> None:
     """Add the history subcommands to ``ortwin``'s subparsers."""
-    from policies import POLICIES
+    from ortwin.registry import POLICIES
 
     s = sub.add_parser("synth-history", help="write a synthetic case history with known truth",
                        description=(
@@ -97,7 +97,7 @@ def add_parsers(sub, whole, seed) -> None:
     r.add_argument("--reps", type=whole("--reps", 2), default=40,
                    help="replications (default: 40)")
     r.add_argument("--seed", type=seed, default=None, help="base seed (default: the scenario's)")
-    from twin.cli_run import add_cluster_options
+    from ortwin.cli_run import add_cluster_options
 
     add_cluster_options(r, whole)
     r.add_argument("--min-coverage", type=_share, default=0.7,
@@ -187,7 +187,6 @@ def cmd_replay(args: argparse.Namespace) -> int:
 
     from calibration.cases import iso_week, week_label
     from calibration.loader import load_history
-    from calibration.replay import format_replay, replay_week
     from calibration.replay_scope import (
         FIDELITY_LINE,
         FIDELITY_POLICY,
@@ -197,8 +196,9 @@ def cmd_replay(args: argparse.Namespace) -> int:
         overlap_message,
         scope_lines,
     )
-    from twin.cli_run import cluster_session
-    from twin.runner import _atomic
+    from ortwin.cli_run import cluster_session
+    from ortwin.replay import format_replay, replay_week
+    from twin.io import atomic_write
     from twin.scenario import load_scenario
 
     weeks = [iso_week(w) for w in args.week]
@@ -252,7 +252,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
         path = Path(args.json)
         path.parent.mkdir(parents=True, exist_ok=True)
         try:
-            _atomic(path, lambda p: Path(p).write_text(json.dumps(doc, indent=2)))
+            atomic_write(path, lambda p: Path(p).write_text(json.dumps(doc, indent=2)))
         except OSError as e:
             raise HistoryError(path, "", f"cannot write ({e.strerror})") from None
     return 0 if ok else 1

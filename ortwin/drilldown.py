@@ -28,7 +28,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from twin.live import LiveState
+from ortwin.live import LiveState
 
 
 def clock_text(minute: float) -> str:

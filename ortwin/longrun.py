@@ -1,7 +1,7 @@
 """Long runs: an experiment streamed to a parquet dataset as its tasks finish, resumable, and
 optionally run until a precision target is met.
 
-Each finished task is written at once as its part of the dataset (:mod:`twin.dataset`), so
+Each finished task is written at once as its part of the dataset (:mod:`ortwin.dataset`), so
 memory holds one task's tables at a time, whatever the replication count; only the KPI rows
 (one per replication) are read back at the end for the summary. ``manifest.json`` records the
 inputs - each scenario's and policy's content hash, the booked list's, the code's, the package
@@ -24,13 +24,13 @@ from typing import Any
 
 import pandas as pd
 
-from twin.cluster import Executor
-from twin.dataset import clear_parts, part_done, read_table, write_part
-from twin.experiment import Arm, batch_size, booked_hash, execute, spans
-from twin.manifest import MANIFEST, _version, read_manifest, scenario_hash, write_manifest
-from twin.precision import Target, next_reps, status
-from twin.runner import _atomic
-from twin.summary import summarise
+from ortwin.cluster import Executor
+from ortwin.dataset import clear_parts, part_done, read_table, write_part
+from ortwin.experiment import Arm, batch_size, booked_hash, execute, spans
+from ortwin.manifest import MANIFEST, package_version, read_manifest, scenario_hash, write_manifest
+from ortwin.precision import Target, next_reps, status
+from ortwin.summary import summarise
+from twin.io import atomic_write
 
 DEFAULT_MAX_REPS = 10_000
 """``--max-reps``: the cap of a ``--precision`` run, per arm."""
@@ -77,7 +77,7 @@ def run_inputs(arms: Sequence[Arm], events: str, batch: int, reps: int | None,
                targets: Sequence[Target] | None, max_reps: int | None) -> dict[str, Any]:
     """What determines a run's results: a resume must find exactly these in the manifest."""
     return {
-        "ortwin_version": _version(),
+        "ortwin_version": package_version(),
         "code_sha256": code_hash(),
         "events": events,
         "batch": int(batch),
@@ -137,7 +137,7 @@ def run_streamed(arms: Sequence[Arm], out: Path, executor: Executor, manifest: d
                  sink: Callable[[int, int, int], None] | None = None) -> LongRun:
     """Run ``reps`` replications of every arm (with ``targets``: at least ``reps``, then rounds
     until each target is met or ``max_reps``), writing each part under ``out`` as it finishes.
-    ``manifest`` (:func:`twin.manifest.build_manifest`) is extended with the inputs and ranges.
+    ``manifest`` (:func:`ortwin.manifest.build_manifest`) is extended with the inputs and ranges.
     ``total`` is told the planned replication total (it grows with precision rounds) and
     ``sink`` each part written."""
     out = Path(out)
@@ -213,11 +213,11 @@ def run_streamed(arms: Sequence[Arm], out: Path, executor: Executor, manifest: d
         raise ResumeError(f"{out}/parts: expected {expected} replications, found {len(rows)}; "
                           f"run again without --resume")
     summary = summarise(rows)
-    _atomic(out / "replications.parquet", lambda p: rows.to_parquet(p, index=False))
-    _atomic(out / "summary.parquet", lambda p: summary.to_parquet(p, index=False))
-    _atomic(out / "summary.csv", lambda p: summary.to_csv(p, index=False))
+    atomic_write(out / "replications.parquet", lambda p: rows.to_parquet(p, index=False))
+    atomic_write(out / "summary.parquet", lambda p: summary.to_parquet(p, index=False))
+    atomic_write(out / "summary.csv", lambda p: summary.to_csv(p, index=False))
     if st is not None:
-        _atomic(out / "precision.csv", lambda p: st.to_csv(p, index=False))
+        atomic_write(out / "precision.csv", lambda p: st.to_csv(p, index=False))
         man["precision_result"] = {"reps": n, "met": bool(st["met"].all()),
                                    "max_reps": max_reps, "rounds": rounds}
     seconds = time.perf_counter() - t0

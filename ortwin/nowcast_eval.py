@@ -21,10 +21,10 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
+from ortwin.live import LiveConfig, live_state
+from ortwin.nowcast import NowcastConfig, NowcastEngine
 from twin.dayplan import DayPlan
 from twin.feed import Observation
-from twin.live import LiveConfig, live_state
-from twin.nowcast import NowcastConfig, NowcastEngine
 
 HOURS: tuple[int, ...] = (9, 11, 13, 15)
 

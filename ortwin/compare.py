@@ -4,9 +4,9 @@ paired differences from a reference policy with 95% confidence intervals.
 Every arm (scenario, policy) runs the same replication indices ``0..reps-1`` from the same base
 seed, so replication ``i`` has the same patients under every policy of a scenario (common random
 numbers) and the difference ``KPI(policy, i) - KPI(reference, i)`` is paired on ``i``. The
-interval is :func:`twin.summary.paired_difference`'s paired t-interval.
+interval is :func:`ortwin.summary.paired_difference`'s paired t-interval.
 
-Policy names are looked up in :data:`policies.POLICIES` when :func:`compare` is called, so any
+Policy names are looked up in :data:`ortwin.registry.POLICIES` when :func:`compare` is called, so any
 policy registered by then can be compared.
 """
 
@@ -19,12 +19,12 @@ from pathlib import Path
 
 import pandas as pd
 
-from twin.cluster import Executor
+from ortwin.cluster import Executor
+from ortwin.manifest import build_manifest
+from ortwin.summary import fmt_number, kpi_columns, paired_difference, summarise
+from twin.io import atomic_write
 from twin.kpis import KPIS, kpi_def
-from twin.manifest import build_manifest
-from twin.runner import _atomic
 from twin.scenario import Scenario
-from twin.summary import _fmt, kpi_columns, paired_difference, summarise
 
 DEFAULT_KPIS: tuple[str, ...] = (
     "utilisation", "overtime_minutes", "out_of_hours_minutes", "overtime_p90_room_day",
@@ -67,12 +67,12 @@ class Comparison:
     services: pd.DataFrame = field(default_factory=pd.DataFrame)
     """One row per (scenario, policy, rep, service): cases, cancellations, shares."""
     manifest: dict = field(default_factory=dict)
-    """What was run: :func:`twin.manifest.build_manifest` (scenarios, seeds, version)."""
+    """What was run: :func:`ortwin.manifest.build_manifest` (scenarios, seeds, version)."""
 
     def write(self, out_dir: str | Path) -> list[Path]:
         """Write replications, summary, differences, room-days and services as parquet
         (summary and differences as CSV too) and ``manifest.json``, each file atomically."""
-        from twin.manifest import write_manifest
+        from ortwin.manifest import write_manifest
 
         out = Path(out_dir)
         out.mkdir(parents=True, exist_ok=True)
@@ -80,21 +80,21 @@ class Comparison:
         for name, df in (("replications", self.replications), ("summary", self.summary),
                          ("differences", self.differences), ("room_days", self.room_days),
                          ("services", self.services)):
-            written.append(_atomic(out / f"{name}.parquet",
+            written.append(atomic_write(out / f"{name}.parquet",
                                    lambda p, d=df: d.to_parquet(p, index=False)))
         for name, df in (("summary", self.summary), ("differences", self.differences)):
-            written.append(_atomic(out / f"{name}.csv", lambda p, d=df: d.to_csv(p, index=False)))
+            written.append(atomic_write(out / f"{name}.csv", lambda p, d=df: d.to_csv(p, index=False)))
         written.append(write_manifest(out, self.manifest or {"kind": "compare"}))
         return written
 
 
 def write_differences(comp: Comparison, out_dir: str | Path) -> list[Path]:
     """Write the paired differences (parquet and CSV), each atomically: what a streamed
-    comparison adds to the replications and summary :mod:`twin.longrun` wrote."""
+    comparison adds to the replications and summary :mod:`ortwin.longrun` wrote."""
     out = Path(out_dir)
     df = comp.differences
-    return [_atomic(out / "differences.parquet", lambda p: df.to_parquet(p, index=False)),
-            _atomic(out / "differences.csv", lambda p: df.to_csv(p, index=False))]
+    return [atomic_write(out / "differences.parquet", lambda p: df.to_parquet(p, index=False)),
+            atomic_write(out / "differences.csv", lambda p: df.to_csv(p, index=False))]
 
 
 def default_reference(policies: Sequence[str]) -> str:
@@ -107,7 +107,7 @@ def default_reference(policies: Sequence[str]) -> str:
 def resolve_policies(policies: Sequence[str], reference: str | None = None
                      ) -> tuple[tuple[str, ...], str]:
     """Check ``policies`` against the registry (read now) and pick the reference."""
-    from policies import POLICIES
+    from ortwin.registry import POLICIES
 
     pols = tuple(policies)
     if not pols:
@@ -149,7 +149,7 @@ def compare(scenarios: Sequence[Scenario], policies: Sequence[str], reps: int = 
     ``sources`` (one per scenario: its file, or None) go into the manifest.
 
     ``seed`` None uses each scenario's own seed (the same for all of its policies).
-    ``cluster``: an open :mod:`twin.cluster` executor, or a ``--cluster`` value opened (with
+    ``cluster``: an open :mod:`ortwin.cluster` executor, or a ``--cluster`` value opened (with
     ``workers``) for this call; every arm's tasks are submitted together.
     ``reference`` None means ``manual`` if compared, else the first policy. ``base_dirs`` (one
     per scenario) resolve relative paths such as booked lists, as ``run_experiment`` does.
@@ -168,8 +168,8 @@ def compare(scenarios: Sequence[Scenario], policies: Sequence[str], reps: int = 
     if reps < 1:
         raise CompareError("--reps: expected a number of at least 1")
 
-    from twin.cluster import using
-    from twin.experiment import concat, make_arm, run_arms
+    from ortwin.cluster import using
+    from ortwin.experiment import concat, make_arm, run_arms
 
     seeds = [scn.seed if seed is None else seed for scn in scns]
     arms = [make_arm(scn, pol, s, base) for scn, s, base in zip(scns, seeds, dirs, strict=True)
@@ -210,8 +210,8 @@ def read_comparison(results_dir: str | Path) -> Comparison:
     """A :class:`Comparison` read back from what ``ortwin compare --out`` or ``ortwin run
     --out`` wrote (summary and differences recomputed from the replications; ``CompareError``
     naming the file when it is missing or unreadable)."""
-    from twin.manifest import read_manifest
-    from twin.summary import summarise
+    from ortwin.manifest import read_manifest
+    from ortwin.summary import summarise
 
     d = Path(results_dir)
     if not d.is_dir():
@@ -220,7 +220,7 @@ def read_comparison(results_dir: str | Path) -> Comparison:
     def frame(name: str, required: bool) -> pd.DataFrame:
         p = d / f"{name}.parquet"
         if not required and (d / "parts" / name).is_dir():  # a streamed run's dataset
-            from twin.dataset import read_table
+            from ortwin.dataset import read_table
 
             try:
                 return read_table(d, name)
@@ -267,7 +267,7 @@ def _verdict(lo: float, hi: float, better: str) -> tuple[bool, str]:
 def differences(replications: pd.DataFrame, policies: Sequence[str], reference: str,
                 kpis: Sequence[str] | None = None) -> pd.DataFrame:
     """Paired differences ``policy - reference`` per scenario and KPI with 95% t-intervals
-    (:func:`twin.summary.paired_difference` on that scenario's replications), the number of
+    (:func:`ortwin.summary.paired_difference` on that scenario's replications), the number of
     pairs and the verdict (:data:`VERDICTS`)."""
     ks = list(kpis) if kpis is not None else kpi_columns(replications,
                                                          ("scenario", "policy", "rep"))
@@ -303,7 +303,7 @@ def scenario_effects(replications: pd.DataFrame, base: str,
     means and the paired difference ``scenario - base`` on the replication index with its 95%
     t-interval and verdict. Scenarios run from the same seed share their random numbers per
     replication, so the pairing removes the noise common to both."""
-    from twin.summary import _t_interval
+    from ortwin.summary import t_interval
 
     ks = list(kpis) if kpis is not None else kpi_columns(replications,
                                                          ("scenario", "policy", "rep"))
@@ -316,7 +316,7 @@ def scenario_effects(replications: pd.DataFrame, base: str,
         s = sub.set_index("rep")
         for kpi in ks:
             both = pd.concat([s[kpi], b[kpi]], axis=1, join="inner").dropna().to_numpy(float)
-            mean, lo, hi = _t_interval(both[:, 0] - both[:, 1]) if len(both) else (math.nan,) * 3
+            mean, lo, hi = t_interval(both[:, 0] - both[:, 1]) if len(both) else (math.nan,) * 3
             better = kpi_def(kpi).better
             verdict = _verdict(lo, hi, better)[1]
             rows.append([scn, base, pol, kpi, float(both[:, 1].mean()) if len(both) else math.nan,
@@ -326,7 +326,7 @@ def scenario_effects(replications: pd.DataFrame, base: str,
 
 
 def _signed(x: float) -> str:
-    text = _fmt(x)
+    text = fmt_number(x)
     return f"+{text}" if isinstance(x, float) and not math.isnan(x) and x > 0 else text
 
 
@@ -362,7 +362,7 @@ def format_comparison(comp: Comparison, kpis: Sequence[str] | None = None) -> st
                 else:
                     diff, ci, verdict = "-", "", ""
                 lines.append([d.label if i == 0 else "", d.unit if i == 0 else "", pol,
-                              _fmt(float(s["mean"])), _fmt(float(s["p90"])), diff, ci, verdict])
+                              fmt_number(float(s["mean"])), fmt_number(float(s["p90"])), diff, ci, verdict])
         widths = [max(len(h), *(len(ln[i]) for ln in lines)) if lines else len(h)
                   for i, h in enumerate(heads)]
 

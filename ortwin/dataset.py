@@ -5,7 +5,7 @@ Layout (names percent-encoded where they are not plain)::
 
     OUT/parts/<table>/<scenario>/<policy>/reps-000000-000050.parquet
 
-``<table>`` is one of :data:`twin.experiment.TABLES`. Every file holds its own ``scenario``,
+``<table>`` is one of :data:`ortwin.experiment.TABLES`. Every file holds its own ``scenario``,
 ``policy`` and ``rep`` columns, so any one file stands alone, and ``pd.read_parquet(OUT/parts/
 <table>)`` (or DuckDB, Polars, Spark) reads a whole table. The ``replications`` file of a part is
 written last: a part is complete exactly when it exists, which is what ``--resume`` checks.
@@ -21,8 +21,8 @@ from urllib.parse import quote
 
 import pandas as pd
 
-from twin.experiment import TABLES, concat
-from twin.runner import _atomic
+from ortwin.experiment import TABLES, concat
+from twin.io import atomic_write
 
 PARTS = "parts"
 _NAME = re.compile(r"reps-(\d+)-(\d+)\.parquet")
@@ -47,7 +47,7 @@ def write_part(out: Path, scenario: str, policy: str, lo: int, hi: int,
             continue
         path = part_path(out, name, scenario, policy, lo, hi)
         path.parent.mkdir(parents=True, exist_ok=True)
-        _atomic(path, lambda p, d=df: d.to_parquet(p, index=False))
+        atomic_write(path, lambda p, d=df: d.to_parquet(p, index=False))
 
 
 def part_done(out: Path, scenario: str, policy: str, lo: int, hi: int) -> bool:

@@ -62,7 +62,8 @@ def calibration_source(path: str | Path | None) -> str | None:
     return "\n".join(lines)
 
 
-def _version() -> str:
+def package_version() -> str:
+    """The installed ortwin version ("unknown" when not installed)."""
     try:
         return metadata.version("ortwin")
     except metadata.PackageNotFoundError:
@@ -85,7 +86,7 @@ def build_manifest(kind: str, scenarios: Sequence[Scenario], policies: Sequence[
             "calibration": cal,
         })
     return {
-        "kind": kind, "ortwin_version": _version(),
+        "kind": kind, "ortwin_version": package_version(),
         "created": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
         "policies": list(policies), "reference": reference, "reps": int(reps), "runs": runs,
         "methods": METHODS,
@@ -94,10 +95,10 @@ def build_manifest(kind: str, scenarios: Sequence[Scenario], policies: Sequence[
 
 def write_manifest(out_dir: Path, manifest: dict[str, Any]) -> Path:
     """Write ``manifest.json`` atomically."""
-    from twin.runner import _atomic
+    from twin.io import atomic_write
 
     text = json.dumps(manifest, indent=2, sort_keys=False, default=str)
-    return _atomic(Path(out_dir) / MANIFEST, lambda p: Path(p).write_text(text + "\n"))
+    return atomic_write(Path(out_dir) / MANIFEST, lambda p: Path(p).write_text(text + "\n"))
 
 
 def read_manifest(results_dir: Path) -> dict[str, Any]:
@@ -108,7 +109,7 @@ def read_manifest(results_dir: Path) -> dict[str, Any]:
     try:
         data = json.loads(p.read_text(encoding="utf-8"))
     except (OSError, json.JSONDecodeError) as e:
-        from twin.compare import CompareError
+        from ortwin.compare import CompareError
 
         raise CompareError(f"{p}: not valid JSON ({e})") from None
     return data if isinstance(data, dict) else {}

@@ -1,4 +1,4 @@
-"""Reports of a gate run (:class:`twin.gate.GateReport`): JUnit XML for CI test reports,
+"""Reports of a gate run (:class:`ortwin.gate.GateReport`): JUnit XML for CI test reports,
 markdown for job summaries and PR comments, and the terminal's PASS/FAIL lines.
 
 Versus gates get their own markdown table: the policy's mean, the other policy's mean, the
@@ -14,8 +14,8 @@ from typing import TYPE_CHECKING
 from twin.kpis import kpi_def
 
 if TYPE_CHECKING:
-    from twin.gate import GateReport, GateResult
-    from twin.gate_spec import GatePlan
+    from ortwin.gate import GateReport, GateResult
+    from ortwin.gate_spec import GatePlan
 
 
 def fmt_num(x: float, unit: str = "") -> str:

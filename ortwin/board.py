@@ -1,10 +1,10 @@
 """The OR status board's data: room tiles, the suite's day so far, drill-down tables and charts.
 
 The app (``app.py``, page "OR status board") only lays these out. Everything here reads a
-:class:`~twin.nowcast.Nowcast`, a :class:`~twin.live.LiveState` or a case log and returns plain
+:class:`~ortwin.nowcast.Nowcast`, a :class:`~ortwin.live.LiveState` or a case log and returns plain
 values, frames or Altair charts.
 
-Drill-downs (milestone frames, measures, benchmarks) are in :mod:`twin.drilldown`.
+Drill-downs (milestone frames, measures, benchmarks) are in :mod:`ortwin.drilldown`.
 """
 
 from __future__ import annotations
@@ -14,8 +14,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from twin.dayplan import DayPlan
-from twin.drilldown import (  # noqa: F401 - the board's public names
+from ortwin.drilldown import (  # noqa: F401 - the board's public names
     BENCHMARKS,
     CASE_COLUMNS,
     GROUPS,
@@ -36,9 +35,10 @@ from twin.drilldown import (  # noqa: F401 - the board's public names
     staffed_minutes,
     turnovers,
 )
+from ortwin.live import LiveConfig, LiveState, live_state
+from ortwin.nowcast import Nowcast, base_snapshot
+from twin.dayplan import DayPlan
 from twin.feed import Feed
-from twin.live import LiveConfig, LiveState, live_state
-from twin.nowcast import Nowcast, base_snapshot
 from twin.scenario import Scenario
 from twin.schema import hhmm
 
