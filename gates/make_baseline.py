@@ -15,7 +15,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from twin.gate import GateError, load_gates, write_baseline
+from ortwin.gate import GateError, load_gates, write_baseline
 from twin.scenario import ScenarioError
 
 
