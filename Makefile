@@ -31,7 +31,7 @@ help:
 	@echo "  make calibrate-demo  only the calibration + replay part of the demo"
 	@echo "  make app       start the what-if app (Streamlit) on http://localhost:8501"
 	@echo "  make test      create/update .venv with the dev extra, install Debian's chromium for"
-	@echo "                 the browser tests when missing, and run pytest (-n 2)"
+	@echo "                 the browser tests when missing, run ruff, then pytest (-n 2)"
 	@echo "  make screenshots  regenerate docs/img/ screenshots of the app"
 	@echo "  make vision-model render, train (offline) and evaluate the room-state camera model"
 	@echo "  make lint      ruff check ."
@@ -91,6 +91,7 @@ calibrate-demo: $(CORE_STAMP)
 		--week 2022-W05 2022-W06 2022-W07 2022-W08 --reps 40 --json out/calibrated/replay_feb2022.json
 
 test: $(DEV_STAMP) browser
+	$(BIN)/ruff check .
 	$(VPY) -m pytest -n 2 -q
 
 # Debian's chromium and chromium-driver for the browser tests (tests/test_browser.py), installed

@@ -20,16 +20,17 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from vision.render import Setup, render_frame  # noqa: E402
-from vision.runtime import (  # noqa: E402
-    MODEL,  # noqa: E402
+from vision.render import Setup, render_frame
+from vision.runtime import (
+    MODEL,
     StateModel,
     preprocess,
 )
-from vision.states import STATES  # noqa: E402
+from vision.states import STATES
 
 
-def _rate(fn, n: int, repeat: int = 3) -> float:
+def best_rate(fn, n: int, repeat: int = 3) -> float:
+    """Items per second of ``fn`` (which handles ``n`` items), the best of ``repeat`` runs."""
     best = float("inf")
     for _ in range(repeat):
         t = time.perf_counter()
@@ -57,10 +58,10 @@ def main(argv: list[str] | None = None) -> int:
         m = StateModel(args.model, threads=threads)
         for size in (224, 320):
             x = preprocess(frames, size)
-            model_only = _rate(lambda x=x, m=m: [m.session.run(None, {m.input: x[i:i + 32]})
+            model_only = best_rate(lambda x=x, m=m: [m.session.run(None, {m.input: x[i:i + 32]})
                                                  for i in range(0, len(x), 32)], len(x))
             m.size = size
-            whole = _rate(lambda m=m: m.predict(frames), len(frames))
+            whole = best_rate(lambda m=m: m.predict(frames), len(frames))
             rows.append({"threads": threads, "imgsz": size, "model_fps": round(model_only, 1),
                          "end_to_end_fps": round(whole, 1),
                          "model_fps_per_core": round(model_only / threads, 1)})

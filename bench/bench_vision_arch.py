@@ -19,8 +19,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.bench_vision import _rate  # noqa: E402  (best of N runs)
-from vision.train import offline  # noqa: E402
+from bench.bench_vision import best_rate  # best of N runs
+from vision.train import offline
 
 
 def _tensors(out) -> list:
@@ -68,8 +68,8 @@ def main(argv: list[str] | None = None) -> int:
 
         params = sum(p.numel() for p in net.parameters())
         rows.append({"model": name, "yaml": yaml, "imgsz": imgsz, "params_m": params / 1e6,
-                     "train_s_per_image": 1.0 / _rate(step, args.batch, args.repeat),
-                     "infer_s_per_image": 1.0 / _rate(infer, args.batch, args.repeat)})
+                     "train_s_per_image": 1.0 / best_rate(step, args.batch, args.repeat),
+                     "infer_s_per_image": 1.0 / best_rate(infer, args.batch, args.repeat)})
     ref = rows[0]
     for r in rows:
         r["train_ratio"] = r["train_s_per_image"] / ref["train_s_per_image"]

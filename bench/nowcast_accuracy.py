@@ -26,7 +26,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import pandas as pd  # noqa: E402
+import pandas as pd
 
 ROOT = Path(__file__).resolve().parents[1]
 LOG = ROOT / "calibration/data/or_case_log_2022_jan_feb.csv"
@@ -36,38 +36,38 @@ MONTH = "2022-02"
 HOURS: tuple[int, ...] = (9, 11, 13, 15)
 
 
-class Usage(Exception):
+class UsageError(Exception):
     """A bad command line: one line, exit status 2."""
 
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str):  # one line, no usage block
-        raise Usage(message)
+        raise UsageError(message)
 
 
 def _date(text: str, flag: str) -> dt.date:
     try:
         return dt.date.fromisoformat(text)
     except ValueError:
-        raise Usage(f"{flag}: expected YYYY-MM-DD (got {text!r})") from None
+        raise UsageError(f"{flag}: expected YYYY-MM-DD (got {text!r})") from None
 
 
 def scored_range(month: str | None, first: str | None, last: str | None) -> tuple[dt.date, dt.date]:
     """(first day, last day) scored, both included, from ``--month`` or ``--from``/``--to``."""
     if month is not None and (first or last):
-        raise Usage("give --month or --from/--to, not both")
+        raise UsageError("give --month or --from/--to, not both")
     if first or last:
         if not (first and last):
-            raise Usage("--from and --to go together")
+            raise UsageError("--from and --to go together")
         a, b = _date(first, "--from"), _date(last, "--to")
         if b < a:
-            raise Usage(f"--to {b} is before --from {a}")
+            raise UsageError(f"--to {b} is before --from {a}")
         return a, b
     text = month or MONTH
     try:
         a = dt.datetime.strptime(text, "%Y-%m").date()
     except ValueError:
-        raise Usage(f"--month: expected YYYY-MM (got {text!r})") from None
+        raise UsageError(f"--month: expected YYYY-MM (got {text!r})") from None
     nxt = (a.replace(day=28) + dt.timedelta(days=4)).replace(day=1)
     return a, nxt - dt.timedelta(days=1)
 
@@ -77,9 +77,9 @@ def parse_hours(text: str) -> tuple[int, ...]:
     try:
         hours = tuple(int(x) for x in text.split(","))
     except ValueError:
-        raise Usage(f"--hours: expected hours like 9,11,13,15 (got {text!r})") from None
+        raise UsageError(f"--hours: expected hours like 9,11,13,15 (got {text!r})") from None
     if not hours or any(not 0 <= h <= 23 for h in hours) or list(hours) != sorted(set(hours)):
-        raise Usage(f"--hours: expected increasing hours 0-23 (got {text!r})")
+        raise UsageError(f"--hours: expected increasing hours 0-23 (got {text!r})")
     return hours
 
 
@@ -222,13 +222,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--json", default=None, help="also write the figures (and .scores.csv)")
     try:
         return run(ap.parse_args(argv))
-    except Usage as e:
+    except UsageError as e:
         print(f"nowcast_accuracy.py: {e}", file=sys.stderr)
         return 2
 
 
 def run(args: argparse.Namespace) -> int:
-    """Run the harness for parsed arguments (``Usage`` or a one-line data error: exit 2)."""
+    """Run the harness for parsed arguments (``UsageError`` or a one-line data error: exit 2)."""
     from calibration.build import calibrate
     from calibration.loader import load_history
     from calibration.mapping import load_mapping
@@ -239,18 +239,18 @@ def run(args: argparse.Namespace) -> int:
     as_of = _date(args.as_of, "--as-of")
     hours = parse_hours(args.hours)
     if args.reps < 1:
-        raise Usage(f"--reps: expected a whole number >= 1 (got {args.reps})")
+        raise UsageError(f"--reps: expected a whole number >= 1 (got {args.reps})")
     try:
         zone = log_zone(load_mapping(args.mapping))
         h = load_history(args.log, args.mapping)
         days = log_days(h, first, last, args.weekends)
         if not days:
-            raise Usage(f"{args.log}: no {'' if args.weekends else 'week'}days with cases from "
+            raise UsageError(f"{args.log}: no {'' if args.weekends else 'week'}days with cases from "
                         f"{first} to {last}")
         scn = calibrate(h, as_of).validated
         scores, over = evaluate(h, scn, days, zone, args.reps, args.seed, hours)
     except ScenarioError as e:  # HistoryError too
-        raise Usage(str(e)) from None
+        raise UsageError(str(e)) from None
     head = (f"{Path(args.log).name}: fitted on the cases before {as_of}; {args.reps} "
             f"replications, hours {','.join(map(str, hours))}")
     text, out = report(h, days, as_of, scores, over, head)

@@ -21,8 +21,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import pandas as pd  # noqa: E402
-from common import write_json  # noqa: E402
+import pandas as pd
+from common import write_json
 
 ROOT = Path(__file__).resolve().parents[1]
 SEED = 11

@@ -207,7 +207,7 @@ def _kpis(shown: pd.DataFrame) -> list[str]:
 
 
 def _round(s: pd.Series) -> pd.Series:
-    from app import _rounded  # noqa: PLC0415 - the app's display rounding
+    from app import _rounded
 
     return _rounded(s.to_frame("v").astype(float))["v"]
 

@@ -53,7 +53,7 @@ def test_cpsat_plans_satisfy_every_enforced_rule(name: str) -> None:
         week, cases = day_cases(scn, day)
         view = Recorder(SuiteModel(scn, policy, week))
         plan = policy.plan_day(day, cases, view)
-        assert ("plan_solved", ) == tuple(e for e, _ in view.notes[:1]), view.notes
+        assert tuple(e for e, _ in view.notes[:1]) == ("plan_solved", ), view.notes
         left = {c.id for c in cases} - {p.case_id for p in plan}
         audited = [e for e, d in view.notes if "plan-all-booked" in d]
         assert len(audited) == len(left)  # a case left out is never silent

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent / "golden"))
-from regenerate import CASES, HERE, golden_frame  # noqa: E402
+from regenerate import CASES, HERE, golden_frame
 
 
 @pytest.mark.parametrize("name", sorted(CASES))

@@ -19,7 +19,7 @@ def private_imports(path: Path) -> list[str]:
     shown = path.relative_to(ROOT) if path.is_relative_to(ROOT) else path
     return [f"{shown}:{n.lineno}: from {n.module} import {a.name}"
             for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module
-            and n.level == 0 and n.module.split(".")[0] in PACKAGES
+            and n.level == 0 and n.module.split(".")[0] in (*PACKAGES, "bench")
             for a in n.names if a.name.startswith("_") and not a.name.startswith("__")]
 
 

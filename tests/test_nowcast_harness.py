@@ -15,7 +15,7 @@ from conftest import KAGGLE_LOG, KAGGLE_MAPPING
 from helpers_scn import ROOT, one_line, run_cli
 
 sys.path.insert(0, str(ROOT / "bench"))
-import nowcast_accuracy as harness  # noqa: E402
+import nowcast_accuracy as harness
 
 DAY = "2022-02-08"
 

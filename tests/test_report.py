@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import re
 import shutil
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -127,7 +128,7 @@ def test_methods_name_the_calibration_source_of_a_calibrated_scenario(tmp_path):
 
     cal = tmp_path / "cal.yaml"
     base = (tmp_path / "baseline.yaml")
-    base.write_text(open("scenarios/baseline.yaml").read())
+    base.write_text(Path("scenarios/baseline.yaml").read_text())
     cal.write_text("# Calibrated by `ortwin calibrate` - do not edit by hand; re-run calibration.\n"
                    "# History: logs/or_cases.csv\n# durations: history\n"
                    "extends: baseline.yaml\nname: calibrated\n")
