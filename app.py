@@ -714,7 +714,7 @@ def _board(scn_path: Path, plan_path: Path, feed_path: Path, reps: int) -> None:
         _board_body(scn_path, plan_path, feed_path, reps)
     except (OSError, ScenarioError) as e:  # a file changed under the board (FeedError too)
         st.error(f"Cannot refresh the board: {e}")
-    except Exception as e:  # noqa: BLE001 - a fragment's rerun is outside main()'s guard
+    except Exception as e:  # a fragment's rerun is outside main()'s guard
         log.exception("the OR status board failed")
         st.error(f"Something went wrong on this page ({type(e).__name__}: {e}). The details "
                  "are in the app's log; please report them.")
@@ -866,7 +866,7 @@ def main() -> None:
     try:
         {"Scenario": page_scenario, "Run": page_run, "Results": page_results,
          "History": page_history, "OR status board": page_board}[page]()
-    except Exception as e:  # noqa: BLE001 - a page shows a message, never a traceback
+    except Exception as e:  # a page shows a message, never a traceback
         log.exception("page %s failed", page)
         st.error(f"Something went wrong on this page ({type(e).__name__}: {e}). The details "
                  "are in the app's log; please report them.")

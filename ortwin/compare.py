@@ -224,7 +224,7 @@ def read_comparison(results_dir: str | Path) -> Comparison:
 
             try:
                 return read_table(d, name)
-            except Exception as e:
+            except Exception as e:  # pyarrow raises several types
                 raise CompareError(f"{d / 'parts' / name}: not a readable parquet dataset "
                                    f"({e})") from None
         if not p.is_file():
@@ -234,7 +234,7 @@ def read_comparison(results_dir: str | Path) -> Comparison:
             return pd.DataFrame()
         try:
             return pd.read_parquet(p)
-        except Exception as e:
+        except Exception as e:  # pyarrow raises several types
             raise CompareError(f"{p}: not a readable parquet file ({e})") from None
 
     reps = frame("replications", True)

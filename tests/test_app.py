@@ -207,7 +207,7 @@ def _kpis(shown: pd.DataFrame) -> list[str]:
 
 
 def _round(s: pd.Series) -> pd.Series:
-    from app import _rounded
+    from app import _rounded  # the app's display rounding
 
     return _rounded(s.to_frame("v").astype(float))["v"]
 

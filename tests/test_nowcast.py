@@ -491,7 +491,7 @@ def test_cli_nowcast_follow_reforecasts_as_lines_arrive(tmp_path, capsys):
                 with feed.open("a", encoding="utf-8") as f:
                     f.write("\n".join(chunk) + "\n")
                 time.sleep(0.5)
-        except BaseException as e:
+        except BaseException as e:  # reported by the test below
             errors.append(e)
 
     writer = threading.Thread(target=append, daemon=True)

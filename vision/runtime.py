@@ -66,7 +66,7 @@ class StateModel:
         opts.inter_op_num_threads = 1
         try:
             self.session = ort.InferenceSession(str(p), opts, providers=["CPUExecutionProvider"])
-        except Exception as e:
+        except Exception as e:  # onnxruntime raises its own types
             raise ModelError(p, "", f"not a usable ONNX model ({str(e).splitlines()[0]})") \
                 from None
         meta = self.session.get_modelmeta().custom_metadata_map
