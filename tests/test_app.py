@@ -136,7 +136,7 @@ def test_bad_scenario_upload_shows_its_message():
     assert load("bad.yaml", b"extends: baseline.yaml\npacu: {beds: -3}\n") == \
         "bad.yaml: pacu.beds: expected greater than or equal to 0"
     assert load("broken.yaml", b"rooms: [\n").startswith("broken.yaml: line 2: invalid YAML")
-    assert load("bin.yaml", b"\xff\xfe\x00") == "bin.yaml: not a text file (expected UTF-8 YAML)"
+    assert load("bin.yaml", b"\xff\xfe\x00") == "bin.yaml: expected a text file, found binary data"
     assert load("orphan.yaml", b"extends: nowhere.yaml\n") == \
         "orphan.yaml: extends: file nowhere.yaml not found"
     ok = scenario_from_upload("mine.yaml", b"extends: baseline.yaml\nname: mine\n", "scenarios")

@@ -10,7 +10,12 @@ from pathlib import Path
 
 
 class TextFileError(ValueError):
-    """A file that cannot be read as text (the message names the file and what was expected)."""
+    """A file that cannot be read as text: ``path`` and ``problem`` (what was found instead);
+    ``str()`` is ``path: problem``, one line."""
+
+    def __init__(self, path: Path, problem: str) -> None:
+        super().__init__(f"{path}: {problem}")
+        self.path, self.problem = path, problem
 
 
 def atomic_write(path: str | Path, write: Callable[[str], None]) -> Path:
@@ -38,17 +43,20 @@ def read_text(path: str | Path, what: str = "file") -> str:
     binary or undecodable bytes raise :class:`TextFileError` in one line."""
     path = Path(path)
     if not path.exists():
-        raise TextFileError(f"{path}: {what} not found")
+        raise TextFileError(path, f"{what} not found")
     if not path.is_file():
-        raise TextFileError(f"{path}: expected a {what}, found a directory")
-    data = path.read_bytes()
+        raise TextFileError(path, f"expected a {what}, found a directory")
+    try:
+        data = path.read_bytes()
+    except OSError as e:
+        raise TextFileError(path, f"cannot read {what} ({e.strerror})") from None
     if b"\x00" in data:
-        raise TextFileError(f"{path}: expected a text {what}, found binary data")
+        raise TextFileError(path, f"expected a text {what}, found binary data")
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as e:
-        raise TextFileError(f"{path}: expected UTF-8 text, byte {e.start} is not "
-                            f"(0x{data[e.start]:02x})") from None
+        raise TextFileError(path, f"expected UTF-8 text, byte {e.start} is not "
+                                  f"(0x{data[e.start]:02x})") from None
 
 
 __all__ = ["TextFileError", "atomic_write", "read_text"]

@@ -17,6 +17,7 @@ import yaml
 from pydantic import ValidationError
 
 from twin.distributions import KINDS
+from twin.io import TextFileError, read_text
 from twin.schema import (  # re-exported: the schema is part of this module's API
     PATIENT_CLASSES,
     ROLES,
@@ -96,14 +97,12 @@ def read_yaml_mapping(path: Path, error: type[Exception] = ScenarioError,
                       directory: str | None = None) -> dict[str, Any]:
     """A YAML file whose top level is a mapping; any problem raises ``error(path, where, what)``
     with a one-line message (``directory``: the message when ``path`` is a directory)."""
+    if path.is_dir():
+        raise error(path, "", directory or "cannot read file (Is a directory)")
     try:
-        text = path.read_text()
-    except FileNotFoundError:
-        raise error(path, "", "file not found") from None
-    except IsADirectoryError as e:
-        raise error(path, "", directory or f"cannot read file ({e.strerror})") from None
-    except OSError as e:
-        raise error(path, "", f"cannot read file ({e.strerror})") from None
+        text = read_text(path)
+    except TextFileError as e:  # missing, unreadable, binary or not UTF-8: one line
+        raise error(path, "", e.problem) from None
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as e:
