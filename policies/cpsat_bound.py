@@ -172,10 +172,11 @@ def assignment_bound(p: DayProblem, deterministic_time: float = 1.0, seed: int =
     if not p.cases:
         return AssignmentBound(0.0, 0.0, {}, "OPTIMAL", 0.0)
     m, x, _ = build_relaxation(p)
-    booked = {c.id: c.booked_room for c in p.cases}
-    for (cid, rid), lit in x.items():  # warm start: the hinted rooms, else the booked ones
-        m.add_hint(lit, (p.hint[cid][0] if p.hint else booked[cid]) == rid
-                   if cid in p.hint or not p.hint else False)
+    # warm start: the hinted rooms (a case the hint leaves out, out), else the booked ones
+    rooms = {cid: where[0] for cid, where in p.hint.items()} if p.hint else \
+        {c.id: c.booked_room for c in p.cases}
+    for (cid, rid), lit in x.items():
+        m.add_hint(lit, rooms.get(cid) == rid)
     solver = cp_model.CpSolver()
     prm = solver.parameters
     prm.max_deterministic_time = deterministic_time
