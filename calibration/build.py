@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+import scenarios
 from calibration.cases import with_surgeons
 from calibration.fit_durations import MIN_PAIR_N, DurationFits, fit_durations
 from calibration.fit_flows import (
@@ -42,9 +43,8 @@ from calibration.suite import SuiteFit, fit_suite, median_day, peak_daily_cases
 from twin.scenario import PATIENT_CLASSES, Scenario, from_mapping, load_raw
 from twin.schema import hhmm
 
-ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_TEMPLATE = ROOT / "scenarios" / "baseline.yaml"
-DEFAULT_LOS = ROOT / "calibration" / "data" / "hip_knee_los_spells.csv"
+DEFAULT_TEMPLATE = scenarios.path("baseline")
+DEFAULT_LOS = Path(__file__).resolve().parent / "data" / "hip_knee_los_spells.csv"
 MIN_CASES = 30
 """A history window with fewer cases that ran cannot be calibrated."""
 

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from calibration.mapping import CANONICAL, Mapping, load_mapping
+from calibration.mapping import CANONICAL, MAPPINGS, Mapping, load_mapping
 from calibration.overlaps import assign_streams, empty_flags, overlap_count
 from calibration.schema import (
     BOOLS,
@@ -40,6 +40,10 @@ from calibration.schema import (
 from twin.io import atomic_write
 
 QUARANTINE_COLUMNS: tuple[str, ...] = ("row", "case_id", "reasons")
+BUNDLED_NAME = "bundled"
+"""The HISTORY argument that names the bundled log (package data)."""
+BUNDLED_LOG = Path(__file__).resolve().parent / "data" / "or_case_log_2022_jan_feb.csv"
+BUNDLED_MAPPING = MAPPINGS / "or_case_log_2022.yaml"
 
 
 @dataclass
@@ -285,8 +289,11 @@ def load_frame(frame: pd.DataFrame, mapping: Mapping | None = None,
 
 
 def load_history(path: str | Path, mapping: str | Path | Mapping | None = None) -> History:
-    """Read, map and validate a case-log file (``mapping``: a YAML path, a Mapping, or None for
-    a file already in the canonical schema)."""
+    """Read, map and validate a case-log file (``mapping``: a YAML path or bundled name, a
+    Mapping, or None for a file already in the canonical schema). ``path`` ``bundled`` is the
+    bundled Jan-Feb 2022 log, read through its own mapping unless another is given."""
+    if str(path) == BUNDLED_NAME and not Path(path).exists():
+        path, mapping = BUNDLED_LOG, mapping or BUNDLED_MAPPING
     m = load_mapping(mapping) if isinstance(mapping, (str, Path)) else (mapping or CANONICAL)
     raw = read_raw(path)
     if raw.empty and not len(raw.columns):

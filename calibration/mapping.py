@@ -33,6 +33,10 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from calibration.schema import COLUMNS, HistoryError
 from twin.scenario import field_path, read_yaml_mapping
 
+MAPPINGS = Path(__file__).resolve().parent / "mappings"
+"""The bundled column mappings (package data); a bare name such as ``or_case_log_2022`` that is
+not a file names one of them."""
+
 
 class Mapping(BaseModel):
     """A validated column mapping (see the module docstring)."""
@@ -99,8 +103,9 @@ CANONICAL = Mapping()
 
 
 def load_mapping(path: str | Path) -> Mapping:
-    """Read and validate a mapping YAML; problems raise :class:`HistoryError` (one line)."""
-    path = Path(path)
+    """Read and validate a mapping YAML (a path, or a bundled mapping's name); problems raise
+    :class:`HistoryError` (one line)."""
+    path = bundled_mapping(path)
     data = read_yaml_mapping(path, HistoryError)
     try:
         return Mapping.model_validate(data)
@@ -112,4 +117,14 @@ def load_mapping(path: str | Path) -> Mapping:
         raise HistoryError(path, field_path(tuple(err["loc"]), data) or "mapping", msg) from None
 
 
-__all__ = ["CANONICAL", "Mapping", "load_mapping"]
+def bundled_mapping(path: str | Path) -> Path:
+    """``path`` when it is a file or has a folder part, else the bundled mapping of that name
+    (``or_case_log_2022`` or ``or_case_log_2022.yaml``) when there is one."""
+    given = Path(path)
+    if given.exists() or given.name != str(path):
+        return given
+    found = MAPPINGS / f"{given.name.removesuffix('.yaml')}.yaml"
+    return found if found.is_file() else given
+
+
+__all__ = ["CANONICAL", "MAPPINGS", "Mapping", "bundled_mapping", "load_mapping"]

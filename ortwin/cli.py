@@ -142,6 +142,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     from ortwin.cli_calibrate import add_parsers
     from ortwin.cli_plan import add_parsers as add_plan
+    from ortwin.cli_scenarios import add_parsers as add_scenarios
     from ortwin.cli_vision import add_parsers as add_vision
     from ortwin.nowcast_cli import add_parsers as add_nowcast
 
@@ -149,6 +150,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_nowcast(sub, _whole, _seed)
     add_plan(sub, _whole, _seed)
     add_vision(sub, _whole, _seed)
+    add_scenarios(sub)
     return p
 
 
@@ -241,6 +243,7 @@ def main(argv: list[str] | None = None) -> int:
     from ortwin.cli_calibrate import COMMANDS
     from ortwin.cli_plan import COMMANDS as PLAN
     from ortwin.cli_run import cmd_compare, cmd_run
+    from ortwin.cli_scenarios import COMMANDS as SCENARIOS
     from ortwin.cli_vision import COMMANDS as VISION
     from ortwin.nowcast_cli import COMMANDS as NOWCAST
 
@@ -254,6 +257,8 @@ def main(argv: list[str] | None = None) -> int:
             return VISION[args.command](args)
         if args.command in PLAN:
             return PLAN[args.command](args)
+        if args.command in SCENARIOS:
+            return SCENARIOS[args.command](args)
         if args.command == "run":
             return cmd_run(args)
         if args.command == "compare":

@@ -15,6 +15,9 @@ from pathlib import Path
 
 from calibration.schema import HistoryError
 
+HISTORY_HELP = ("case log (CSV or parquet), or 'bundled' for the bundled Jan-Feb 2022 log "
+                "(read through its bundled mapping unless --mapping is given)")
+
 
 def _date(option: str):
     def parse(text: str) -> date:
@@ -59,8 +62,8 @@ def add_parsers(sub, whole, seed) -> None:
         "Read, map and validate a case log; print how many rows loaded and why the others were "
         "quarantined, the cases charted in one room at once (moved to a parallel room) and the "
         "days that repeat other days exactly; write the quarantine and flag reports."))
-    h.add_argument("history", metavar="HISTORY", help="case log (CSV or parquet)")
-    h.add_argument("--mapping", default=None, metavar="M", help="column mapping YAML")
+    h.add_argument("history", metavar="HISTORY", help=HISTORY_HELP)
+    h.add_argument("--mapping", default=None, metavar="M", help="column mapping YAML, or a bundled mapping's name")
     h.add_argument("-o", "--out", default=None, metavar="FILE",
                    help="quarantine CSV (default: out/<history stem>_quarantine.csv); the flag "
                         "report goes beside it as <stem>_flags.csv")
@@ -69,15 +72,15 @@ def add_parsers(sub, whole, seed) -> None:
         "Fit durations, turnover, lateness, add-ons, cancellations and lengths of stay to the "
         "cases booked before --as-of, and write a scenario the twin runs directly plus a fit "
         "report (Markdown, CSV tables, PNG charts)."))
-    c.add_argument("history", metavar="HISTORY", help="case log (CSV or parquet)")
-    c.add_argument("--mapping", default=None, metavar="M", help="column mapping YAML")
+    c.add_argument("history", metavar="HISTORY", help=HISTORY_HELP)
+    c.add_argument("--mapping", default=None, metavar="M", help="column mapping YAML, or a bundled mapping's name")
     c.add_argument("--as-of", required=True, type=_date("--as-of"),
                    help="fit only cases booked before this date (YYYY-MM-DD)")
     c.add_argument("-o", "--out", required=True, metavar="SCENARIO.yaml")
     c.add_argument("--report", default=None, metavar="DIR",
                    help="fit report folder (default: <scenario stem>_fit beside it)")
     c.add_argument("--template", default=None, metavar="SCENARIO",
-                   help="scenario giving what a case log cannot (default: scenarios/baseline.yaml)")
+                   help="scenario giving what a case log cannot (default: the bundled baseline)")
     c.add_argument("--los", default=None, metavar="FILE",
                    help="inpatient length-of-stay samples in days, one column per group "
                         "(default: the bundled HEP hip/knee file)")
@@ -87,8 +90,8 @@ def add_parsers(sub, whole, seed) -> None:
         "Run a week's actual bookings through the twin under a policy and print each KPI's "
         "simulated P5/P50/P95 beside the week's actual value. Exit 0 when the share of KPIs "
         "inside the interval reaches --min-coverage, 1 otherwise, 2 on bad input."))
-    r.add_argument("history", metavar="HISTORY", help="case log (CSV or parquet)")
-    r.add_argument("--mapping", default=None, metavar="M", help="column mapping YAML")
+    r.add_argument("history", metavar="HISTORY", help=HISTORY_HELP)
+    r.add_argument("--mapping", default=None, metavar="M", help="column mapping YAML, or a bundled mapping's name")
     r.add_argument("--week", required=True, nargs="+", metavar="YYYY-Www",
                    help="ISO week(s) to replay")
     r.add_argument("--scenario", required=True, metavar="SCENARIO", help="calibrated scenario")

@@ -110,7 +110,7 @@ def _render(args: argparse.Namespace) -> int:
         from vision.render import Setup, render_video
         from vision.timeline import simulated_room_day
 
-        scn = with_horizon(load_scenario("scenarios/baseline.yaml"), 1)
+        scn = with_horizon(load_scenario("baseline"), 1)
         if args.room not in [r.id for r in scn.rooms]:
             from ortwin.cli import UsageError
 

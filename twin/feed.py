@@ -6,8 +6,8 @@ the source itself), its value, the case when known, the source (camera, EHR, man
 and a confidence. The format is versioned (``v``). Version 2 adds what the live now-cast needs:
 ``event_id`` (the sender's message id, for duplicate detection) and ``received`` (when the
 interface got it, for late charting); version 1 lines stay readable. :func:`json_schema` is
-published as ``docs/feed/observation-v2.schema.json`` (version 1's schema is kept beside it). A
-line that does not parse is quarantined with its line number and reason, never silently
+published as package data, ``twin/schemas/observation-v2.schema.json`` (version 1's schema
+is kept beside it). A line that does not parse is quarantined with its line number and reason, never silently
 dropped.
 """
 
@@ -60,7 +60,7 @@ VALUES: dict[str, tuple[str, ...]] = {"room_state": ROOM_STATES, "milestone": MI
 """Allowed values of each kind."""
 Source = Literal["camera", "ehr", "manual", "rtls", "simulation"]
 
-SCHEMA_PATH = Path(__file__).resolve().parents[1] / "docs" / "feed" / "observation-v2.schema.json"
+SCHEMA_PATH = Path(__file__).resolve().parent / "schemas" / "observation-v2.schema.json"
 PACU = "PACU"
 """The ``room`` of PACU milestones (``pacu_in``, ``pacu_out``) when the source does not give the
 operating room the patient came from."""
@@ -125,7 +125,7 @@ class Observation(BaseModel):
 
 def json_schema() -> dict[str, Any]:
     """The JSON Schema of one feed line (draft 2020-12, this version), as published in
-    docs/feed/."""
+    twin/schemas/."""
     schema = Observation.model_json_schema()
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     schema["title"] = f"ORTwin feed observation, version {FEED_VERSION}"

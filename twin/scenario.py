@@ -16,6 +16,7 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
+import scenarios
 from twin.distributions import KINDS
 from twin.io import TextFileError, read_text
 from twin.schema import (  # re-exported: the schema is part of this module's API
@@ -210,7 +211,9 @@ def scenario_from_upload(name: str, data: bytes, library: str | Path) -> Scenari
 
 
 def load_scenario(path: str | Path) -> Scenario:
-    """Load, merge (``extends``) and validate a scenario file (and its booked list, if any)."""
+    """Load, merge (``extends``) and validate a scenario file (and its booked list, if any);
+    a bare name that is not a file (``baseline``) is the bundled scenario of that name."""
+    path = scenarios.resolve(path)
     scn = from_mapping(load_raw(path), path)
     if scn.booking.booked_list:
         from twin.booked_list import read_booked_list

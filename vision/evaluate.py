@@ -130,7 +130,7 @@ def watched_video(model: StateModel, tl, setup, path: Path, seed: int, start: fl
 
 def evaluate_days(model: StateModel, days: int, seed: int, shift: bool = False,
                   seconds_per_frame: float = 10.0, cfg: TemporalConfig | None = None,
-                  scenario: str = "scenarios/baseline.yaml", size: int = 320,
+                  scenario: str = "baseline", size: int = 320,
                   window_min: float = 15.0) -> DayResult:
     """Render ``days`` room-days (replication k of the scenario's Monday, room k mod the elective
     rooms that had cases, a held-out set-up each) as videos, watch them, and score frames and
@@ -186,7 +186,7 @@ CLIP_MILESTONES = ("in_room", "procedure_start", "procedure_end", "out_of_room")
 
 def evaluate_delays(model: StateModel, days: int, seed: int, shift: bool = False,
                     cfg: TemporalConfig | None = None, half_min: float = 5.0,
-                    scenario: str = "scenarios/baseline.yaml", size: int = 320) -> pd.DataFrame:
+                    scenario: str = "baseline", size: int = 320) -> pd.DataFrame:
     """Delay at one frame per second: for every true milestone of ``days`` rendered room-days,
     a clip of ``half_min`` minutes either side (a held-out set-up per day) is decoded online;
     one row per milestone: day, milestone, true minute, delay (s, true transition to the
